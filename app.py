@@ -1,0 +1,140 @@
+"""Open Model Showcase: find open models on the Hugging Face Hub and run them in one Gradio app.
+
+`python app.py` serves the app (see `python app.py --help`). Importing this module builds nothing:
+no model is loaded and no network is touched until someone uses a tab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import gradio as gr
+
+from apps import SPECS, TASKS
+from apps.core.manager import ModelManager
+from apps.core.settings import ModelSelection, Settings, parse_bytes
+from apps.core.spec import TabContext
+
+CSS = """
+.gradio-container { max-width: 1280px !important; margin: auto; }
+"""
+
+
+def build_manager(settings: Settings) -> ModelManager:
+    """The one model manager, with each task's configured model (registry < file < env < flags)."""
+    defaults = {spec.key: spec.default.ref for spec in TASKS if spec.default is not None}
+    loaders = {spec.key: spec.load for spec in TASKS if spec.load is not None}
+    selection = ModelSelection.from_settings(defaults, settings)
+    return ModelManager(
+        loaders=loaders,
+        selection=selection,
+        budget="auto" if settings.memory_budget.strip().lower() == "auto" else parse_bytes(settings.memory_budget),
+        device=settings.device,
+        dtype=settings.dtype,
+        offline=settings.is_offline,
+        trust_remote_code=settings.trust_remote_code,
+        wait_seconds=settings.load_wait_seconds,
+    )
+
+
+def build_demo(settings: Settings | None = None, manager: ModelManager | None = None) -> gr.Blocks:
+    """The whole app: one tab per registry entry, each built by its own module."""
+    settings = settings or Settings()
+    manager = manager or build_manager(settings)
+    page_load: list[Any] = []
+    with gr.Blocks(title="Open Model Showcase") as demo:
+        gr.Markdown(
+            "# Open Model Showcase\nRun open models from the Hugging Face Hub. Models load on first use "
+            "(the first request of a tab downloads and loads its model, with progress)."
+        )
+        with gr.Tabs():
+            for spec in TASKS:
+                with gr.Tab(spec.title, id=spec.key, elem_id=f"tab-{spec.key}"):
+                    spec.build(TabContext(spec, settings, manager, SPECS, page_load))
+        for fn, outputs in page_load:
+            demo.load(fn, None, outputs, api_visibility="private")
+    demo.manager = manager  # type: ignore[attr-defined]  # for tests and the System tab
+    demo.settings = settings  # type: ignore[attr-defined]
+    return demo
+
+
+def launch(demo: gr.Blocks, settings: Settings, **kwargs: Any) -> Any:
+    """Start the server with the settings' host, port and upload cap."""
+    return demo.queue(default_concurrency_limit=1).launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        max_file_size=settings.max_upload_bytes,
+        theme=gr.themes.Soft(),
+        css=CSS,
+        **kwargs,
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Open Model Showcase: run open models in one Gradio app.")
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default 7860)")
+    parser.add_argument("--memory-budget", help="e.g. 4GB, 1500MiB, none (default auto)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    parser.add_argument("--dtype", help="auto, float32, float16, bfloat16")
+    parser.add_argument("--offline", action="store_true", default=None, help="use only cached/local models")
+    parser.add_argument("--models", dest="models_file", help="TOML file mapping task → model")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="TASK=REF",
+        help="model for a task, e.g. chat=HuggingFaceTB/SmolLM2-135M-Instruct (repeatable)",
+    )
+    parser.add_argument("--trust-remote-code", action="store_true", default=None, help="allow models' own code")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log model loads and evictions")
+    return parser.parse_args(argv)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Flags override environment variables, which override defaults."""
+    env = Settings()
+    overrides: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in ("host", "port", "memory_budget", "device", "dtype", "offline", "models_file", "trust_remote_code")
+        if getattr(args, name) is not None
+    }
+    models = dict(env.models)
+    for item in args.model:
+        task, sep, ref = item.partition("=")
+        if not sep or not task.strip() or not ref.strip():
+            raise SystemExit(f"--model expects TASK=REF, got {item!r}")
+        models[task.strip()] = ref.strip()
+    return Settings(**overrides, models=models)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    settings = settings_from_args(args)
+    if settings.offline:
+        # Libraries below read this too (transformers, sentence-transformers).
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        import huggingface_hub.constants
+
+        huggingface_hub.constants.HF_HUB_OFFLINE = True
+    unknown = set(settings.models) - set(SPECS)
+    if unknown:
+        raise SystemExit(f"Unknown task(s) in model settings: {', '.join(sorted(unknown))}")
+    launch(build_demo(settings), settings)
+
+
+def __getattr__(name: str) -> Any:
+    # `demo` for `gradio app.py` and other tools that look for it; built only when asked for.
+    if name == "demo":
+        return build_demo()
+    raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

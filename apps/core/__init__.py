@@ -1,0 +1,1 @@
+"""Shared building blocks: settings, model references, the model manager and input helpers."""

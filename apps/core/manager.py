@@ -1,0 +1,394 @@
+"""The model manager: every tab reaches its model through `with manager.use(task) as model:`.
+
+Loads lazily and once, counts references, keeps all loaded models inside a memory budget by
+unloading idle ones (least recently used first), and turns every failure into a clear error for
+the one request that hit it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from apps.core import hub
+from apps.core.errors import InputError, MemoryBudgetError, ModelUnavailable, ShowcaseError
+from apps.core.refs import ModelRef
+from apps.core.settings import ModelSelection, auto_budget, resolve_device, resolve_dtype
+from apps.core.weights import bytes_for, estimate_load_bytes, format_bytes
+
+log = logging.getLogger("showcase.manager")
+
+ProgressFn = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """Everything a loader needs: the files are already local when it is called."""
+
+    task: str
+    ref: ModelRef
+    path: Path
+    device: str
+    dtype: str
+    trust_remote_code: bool
+
+
+Loader = Callable[[LoadRequest], Any]
+
+
+class State(StrEnum):
+    LOADING = "loading"
+    LOADED = "loaded"
+    FAILED = "failed"
+
+
+@dataclass
+class Entry:
+    key: tuple[str, ...]
+    task: str
+    ref: ModelRef
+    device: str
+    dtype: str
+    state: State = State.LOADING
+    value: Any = None
+    size: int = 0
+    refs: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    error: str = ""
+    loaded_in: float = 0.0
+
+
+class EvictionPolicy(Protocol):
+    def order(self, idle: list[Entry]) -> list[Entry]:
+        """Idle loaded entries in the order they should be unloaded."""
+
+
+class LeastRecentlyUsed:
+    def order(self, idle: list[Entry]) -> list[Entry]:
+        return sorted(idle, key=lambda entry: entry.last_used)
+
+
+class ModelManager:
+    """Thread-safe, ref-counted, memory-budgeted cache of loaded models."""
+
+    def __init__(
+        self,
+        *,
+        loaders: Mapping[str, Loader],
+        selection: ModelSelection,
+        budget: int | str | None = "auto",
+        device: str = "auto",
+        dtype: str = "auto",
+        offline: bool = False,
+        trust_remote_code: bool = False,
+        wait_seconds: float = 120.0,
+        fetch: Callable[..., Path] = hub.fetch,
+        policy: EvictionPolicy | None = None,
+    ) -> None:
+        self.loaders = dict(loaders)
+        self.selection = selection
+        # "auto" device and budget are resolved on first use: working them out imports torch,
+        # which would slow down start-up for a page that may never load a model.
+        self._budget_setting = budget
+        self._device_setting = device
+        self.dtype = dtype
+        self.offline = offline
+        self.trust_remote_code = trust_remote_code
+        self.wait_seconds = wait_seconds
+        self._fetch = fetch
+        self._policy = policy or LeastRecentlyUsed()
+        self._cond = threading.Condition()
+        self._entries: dict[tuple[str, ...], Entry] = {}
+        self.load_counts: dict[tuple[str, ...], int] = {}
+        self.events: deque[dict[str, Any]] = deque(maxlen=200)
+
+    @functools.cached_property
+    def device(self) -> str:
+        return resolve_device(self._device_setting)
+
+    @functools.cached_property
+    def budget(self) -> int | None:
+        if self._budget_setting != "auto":
+            return self._budget_setting  # type: ignore[return-value]
+        return auto_budget(self.device)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @contextmanager
+    def use(self, task: str, ref: ModelRef | None = None, progress: ProgressFn | None = None) -> Iterator[Any]:
+        """Yield the loaded model of `task` (its configured model unless `ref` is given).
+
+        The model cannot be unloaded while the block runs.
+        """
+        entry = self._acquire(task, ref or self.selection.get(task), progress)
+        try:
+            yield entry.value
+        finally:
+            self._release(entry)
+
+    def load(self, task: str, ref: ModelRef | None = None, progress: ProgressFn | None = None) -> None:
+        """Load a model ahead of use (System tab)."""
+        with self.use(task, ref, progress):
+            pass
+
+    def unload(self, task: str, ref: ModelRef | None = None) -> bool:
+        """Unload the task's model now. Refuses while it is in use; False if it was not loaded."""
+        key = self._key(task, ref or self.selection.get(task))
+        with self._cond:
+            entry = self._entries.get(key)
+            if entry is None or entry.state is State.FAILED:
+                self._entries.pop(key, None)
+                return False
+            if entry.refs or entry.state is State.LOADING:
+                raise InputError(f"`{entry.ref.name}` is in use; try again when its request has finished.")
+            freed = self._drop(entry, f"unloaded on request ({task})")
+        _free([freed])
+        return True
+
+    def unload_all(self) -> int:
+        """Unload every idle model; returns how many were unloaded."""
+        with self._cond:
+            idle = [e for e in self._entries.values() if e.state is State.LOADED and not e.refs]
+            freed = [self._drop(entry, "unloaded on request (all)") for entry in idle]
+        _free(freed)
+        return len(freed)
+
+    def used_bytes(self) -> int:
+        with self._cond:
+            return self._used()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """One dict per known model: task, model, state, size, device, dtype, refs, error."""
+        with self._cond:
+            return [_row(entry) for entry in self._entries.values()]
+
+    def state_of(self, task: str, ref: ModelRef | None = None) -> dict[str, Any] | None:
+        """The snapshot row of the task's model, or None if it was never requested."""
+        key = self._key(task, ref or self.selection.get(task))
+        with self._cond:
+            entry = self._entries.get(key)
+            return None if entry is None else _row(entry)
+
+    def evictions(self) -> int:
+        return sum(1 for event in self.events if event["action"] == "evict")
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _key(self, task: str, ref: ModelRef) -> tuple[str, ...]:
+        loader = self.loaders.get(task)
+        if loader is None:
+            raise InputError(f"Task `{task}` has no model.")
+        loader_id = f"{loader.__module__}.{loader.__qualname__}"
+        dtype = resolve_dtype(ref.dtype or self.dtype, self.device)
+        return (loader_id, ref.source, ref.revision or "", ref.gguf_file or "", self.device, dtype)
+
+    def _acquire(self, task: str, ref: ModelRef, progress: ProgressFn | None) -> Entry:
+        key = self._key(task, ref)
+        with self._cond:
+            while True:
+                entry = self._entries.get(key)
+                if entry is None or entry.state is State.FAILED:
+                    entry = Entry(key, task, ref, device=key[4], dtype=key[5], refs=1)
+                    self._entries[key] = entry
+                    break  # this thread loads it
+                entry.refs += 1
+                if entry.state is State.LOADED:
+                    entry.last_used = time.monotonic()
+                    return entry
+                if progress is not None:
+                    progress(None, desc=f"Waiting for {ref.name} to load…")
+                while entry.state is State.LOADING:
+                    self._cond.wait()
+                if entry.state is State.LOADED:
+                    entry.last_used = time.monotonic()
+                    return entry
+                entry.refs -= 1
+                raise ModelUnavailable(entry.error)
+        try:
+            self._load(entry, progress)
+        except BaseException as exc:
+            message = str(exc) if isinstance(exc, ShowcaseError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, ShowcaseError):
+                log.exception("loading %s failed", ref)
+                message = f"Could not load `{ref.name}` for {task}: {message}"
+            with self._cond:
+                entry.state, entry.error, entry.refs, entry.value, entry.size = State.FAILED, message, 0, None, 0
+                self._record("fail", entry, message)
+                self._cond.notify_all()
+            if isinstance(exc, ShowcaseError):
+                raise
+            raise ModelUnavailable(message) from exc
+        return entry
+
+    def _load(self, entry: Entry, progress: ProgressFn | None) -> None:
+        ref = entry.ref
+        started = time.monotonic()
+        if progress is not None:
+            progress(0.0, desc=f"Fetching {ref.name}…")
+        if self.budget is not None and not ref.is_local and hub.cached_path(ref) is None and not self.offline:
+            self._check_remote_size(entry)
+        path = self._fetch(ref, offline=self.offline, fetch_hint=f"python app.py download {entry.task}")
+        try:
+            estimate = estimate_load_bytes(path, ref.gguf_file, entry.dtype)
+        except Exception as exc:  # unreadable headers only cost us the estimate
+            log.warning("cannot estimate size of %s: %s", ref, exc)
+            estimate = 0
+        self._reserve(entry, estimate)
+        if progress is not None:
+            progress(0.5, desc=f"Loading {ref.name} ({format_bytes(estimate)}) on {entry.device}…")
+        request = LoadRequest(entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code)
+        value = self.loaders[entry.task](request)
+        size = measure_bytes(value) or estimate
+        with self._cond:
+            entry.value, entry.size, entry.state = value, size, State.LOADED
+            entry.loaded_in = time.monotonic() - started
+            entry.last_used = time.monotonic()
+            self.load_counts[entry.key] = self.load_counts.get(entry.key, 0) + 1
+            self._record("load", entry, f"{format_bytes(size)} in {entry.loaded_in:.1f}s")
+            freed = self._evict_for(0, keep=entry) if self.budget is not None else []
+            self._cond.notify_all()
+        _free(freed)
+        if progress is not None:
+            progress(1.0, desc=f"{ref.name} ready")
+
+    def _check_remote_size(self, entry: Entry) -> None:
+        """Refuse before downloading a Hub model that can never fit (its safetensors metadata)."""
+        from huggingface_hub import get_safetensors_metadata
+
+        try:
+            meta = get_safetensors_metadata(entry.ref.source, revision=entry.ref.revision, timeout=5)
+        except Exception:
+            return  # no metadata: the estimate after download decides
+        needed = bytes_for(sum(meta.parameter_count.values()), entry.dtype)
+        if self.budget is not None and needed > self.budget:
+            raise MemoryBudgetError(self._too_big(entry, needed))
+
+    def _too_big(self, entry: Entry, needed: int) -> str:
+        return (
+            f"`{entry.ref.name}` needs about {format_bytes(needed)} as {entry.dtype}, more than the whole "
+            f"memory budget of {format_bytes(self.budget or 0)}. Choose a smaller model or raise "
+            "SHOWCASE_MEMORY_BUDGET."
+        )
+
+    def _reserve(self, entry: Entry, estimate: int) -> None:
+        """Make room for `estimate` bytes: evict idle models, wait for busy ones, or refuse."""
+        if self.budget is None:
+            entry.size = estimate
+            return
+        if estimate > self.budget:
+            raise MemoryBudgetError(self._too_big(entry, estimate))
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            with self._cond:
+                freed = self._evict_for(estimate, keep=entry)
+                if self._used(exclude=entry) + estimate <= self.budget:
+                    entry.size = estimate  # reserved while loading
+                    break
+                if not freed:
+                    remaining = deadline - time.monotonic()
+                    busy = ", ".join(
+                        e.ref.name for e in self._entries.values() if e is not entry and e.state is not State.FAILED
+                    )
+                    if remaining <= 0:
+                        raise MemoryBudgetError(
+                            f"Not enough room in the memory budget ({format_bytes(self.budget)}) for "
+                            f"`{entry.ref.name}` ({format_bytes(estimate)}): in use by {busy}. "
+                            "Try again in a moment, or raise SHOWCASE_MEMORY_BUDGET."
+                        )
+                    self._cond.wait(min(remaining, 1.0))
+            _free(freed)
+        _free(freed)
+
+    def _evict_for(self, needed: int, keep: Entry) -> list[Any]:
+        """Under the lock: unload idle models (policy order) until `needed` more bytes fit."""
+        assert self.budget is not None
+        idle = [e for e in self._entries.values() if e is not keep and e.state is State.LOADED and not e.refs]
+        freed = []
+        for victim in self._policy.order(idle):
+            if self._used(exclude=keep) + keep.size + needed <= self.budget:
+                break
+            freed.append(self._drop(victim, f"evicted to make room for {keep.ref.name}", action="evict"))
+        return freed
+
+    def _used(self, exclude: Entry | None = None) -> int:
+        return sum(e.size for e in self._entries.values() if e is not exclude and e.state is not State.FAILED)
+
+    def _drop(self, entry: Entry, reason: str, action: str = "unload") -> Any:
+        """Under the lock: forget an entry; the caller frees the returned value outside the lock."""
+        self._entries.pop(entry.key, None)
+        value, entry.value = entry.value, None
+        self._record(action, entry, reason)
+        self._cond.notify_all()
+        return value
+
+    def _release(self, entry: Entry) -> None:
+        with self._cond:
+            entry.refs -= 1
+            entry.last_used = time.monotonic()
+            self._cond.notify_all()
+
+    def _record(self, action: str, entry: Entry, detail: str) -> None:
+        self.events.append({"time": time.time(), "action": action, "model": str(entry.ref), "detail": detail})
+        log.info("%s %s: %s", action, entry.ref, detail)
+
+
+def _row(entry: Entry) -> dict[str, Any]:
+    return {
+        "task": entry.task,
+        "model": str(entry.ref),
+        "state": entry.state.value,
+        "bytes": entry.size if entry.state is State.LOADED else 0,
+        "device": entry.device,
+        "dtype": entry.dtype,
+        "in_use": entry.refs,
+        "load_seconds": round(entry.loaded_in, 2),
+        "error": entry.error,
+    }
+
+
+def measure_bytes(value: Any) -> int:
+    """Bytes held by the torch tensors (parameters and buffers) reachable from a loaded object."""
+    try:
+        import torch
+    except ImportError:
+        return 0
+    modules = []
+    candidates = [value, *vars(value).values()] if hasattr(value, "__dict__") else [value]
+    for candidate in candidates:
+        if isinstance(candidate, torch.nn.Module):
+            modules.append(candidate)
+    seen: set[int] = set()
+    total = 0
+    for module in modules:
+        for tensor in [*module.parameters(), *module.buffers()]:
+            pointer = tensor.data_ptr()
+            if pointer in seen:
+                continue
+            seen.add(pointer)
+            total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def _free(values: list[Any]) -> None:
+    """Really release unloaded models: drop references, collect, and empty the CUDA cache."""
+    if not values:
+        return
+    values.clear()
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass

@@ -1,0 +1,109 @@
+"""Model references: a Hub repo id (optionally at a revision) or a local folder, optionally a GGUF file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+from apps.core.errors import InputError
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Where a model comes from. `source` is a Hub repo id or an absolute local path."""
+
+    source: str
+    revision: str | None = None
+    gguf_file: str | None = None
+    dtype: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return os.path.isabs(self.source)
+
+    @property
+    def name(self) -> str:
+        """Short human name: the repo id, or the folder name of a local model."""
+        return Path(self.source).name if self.is_local else self.source
+
+    def __str__(self) -> str:
+        text = self.source
+        if self.revision:
+            text += f"@{self.revision}"
+        if self.gguf_file:
+            text += f"#{self.gguf_file}"
+        return text
+
+    def with_dtype(self, dtype: str | None) -> ModelRef:
+        return replace(self, dtype=dtype)
+
+    @classmethod
+    def parse(
+        cls,
+        text: str,
+        *,
+        base_dir: Path | None = None,
+        local_roots: tuple[Path, ...] | None = None,
+    ) -> ModelRef:
+        """Parse `SOURCE[@REVISION][#GGUF_FILE]`.
+
+        A source that starts with `/`, `.` or `~`, or names an existing folder, is a local path
+        (resolved against `base_dir`); anything else must be a valid Hub repo id. `local_roots`
+        limits which local folders are allowed (None allows any, an empty tuple allows none), so
+        that refs typed by a visitor cannot point the app at arbitrary folders.
+        """
+        text = (text or "").strip()
+        if not text:
+            raise InputError("No model given: enter a Hub model id such as `org/name` or a local folder.")
+        source, _, gguf_file = text.partition("#")
+        gguf_file = gguf_file.strip() or None
+        source = source.strip()
+        local = _local_path(source, base_dir)
+        if local is not None:
+            if local_roots is not None and not any(_is_within(local, root) for root in local_roots):
+                raise InputError(
+                    f"Local model folder `{source}` is not allowed here: only Hub model ids, or folders "
+                    "under SHOWCASE_LOCAL_MODEL_DIRS, can be chosen at run time."
+                )
+            if not local.exists():
+                raise InputError(f"Local model path `{local}` does not exist.")
+            if local.is_file() and local.suffix == ".gguf" and gguf_file is None:
+                local, gguf_file = local.parent, local.name
+            return cls(source=str(local), gguf_file=gguf_file)
+        repo_id, _, revision = source.partition("@")
+        try:
+            validate_repo_id(repo_id)
+        except HFValidationError:
+            raise InputError(
+                f"`{source}` is not a valid model id: use a Hub id like `org/model-name` "
+                "(letters, digits, '-', '_', '.') or a local folder."
+            ) from None
+        if gguf_file is not None and not gguf_file.endswith(".gguf"):
+            raise InputError(f"`{gguf_file}` is not a GGUF file name (it must end in .gguf).")
+        return cls(source=repo_id, revision=revision.strip() or None, gguf_file=gguf_file)
+
+
+def _local_path(source: str, base_dir: Path | None) -> Path | None:
+    if source.startswith(("/", ".", "~")):
+        path = Path(source).expanduser()
+    elif (base_dir or Path.cwd()).joinpath(source).exists():  # like from_pretrained: a folder wins
+        path = Path(source)
+    else:
+        return None
+    if not path.is_absolute():
+        path = (base_dir or Path.cwd()) / path
+    return path.resolve()
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.expanduser().resolve())
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,127 @@
+"""Parameter counts read from weight-file headers (never the weights) and memory arithmetic."""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Bytes per parameter, as `accelerate estimate-memory` counts them.
+BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0, "int8": 1.0, "int4": 0.5}
+
+# safetensors dtype tag → bytes per element.
+_SAFETENSORS_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+@dataclass
+class ParameterCount:
+    """How many parameters a checkpoint holds, per stored dtype, and its largest tensor."""
+
+    by_dtype: dict[str, int] = field(default_factory=dict)
+    largest_tensor: tuple[str, int] = ("", 0)
+    file_bytes: int = 0
+    source: str = "safetensors"  # "safetensors", "gguf" or "file sizes"
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_dtype.values())
+
+    def add(self, name: str, dtype: str, count: int) -> None:
+        self.by_dtype[dtype] = self.by_dtype.get(dtype, 0) + count
+        if count > self.largest_tensor[1]:
+            self.largest_tensor = (name, count)
+
+
+def read_safetensors_header(path: Path) -> dict[str, dict]:
+    """The JSON header of a .safetensors file: tensor name → {dtype, shape, data_offsets}."""
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        if length > _MAX_HEADER:
+            raise ValueError(f"{path.name}: safetensors header of {length} bytes is not plausible")
+        header = json.loads(handle.read(length))
+    header.pop("__metadata__", None)
+    return header
+
+
+def count_from_headers(headers: list[dict[str, dict]]) -> ParameterCount:
+    count = ParameterCount()
+    for header in headers:
+        for name, tensor in header.items():
+            elements = 1
+            for dim in tensor["shape"]:
+                elements *= dim
+            count.add(name, tensor["dtype"], elements)
+    return count
+
+
+def count_local(folder: Path, gguf_file: str | None = None) -> ParameterCount:
+    """Parameters of a local model folder from safetensors headers or GGUF tensor info.
+
+    Falls back to weight file sizes (`source="file sizes"`) for .bin checkpoints.
+    """
+    if gguf_file:
+        return _count_gguf(folder / gguf_file)
+    files = sorted(folder.rglob("*.safetensors"))
+    if files:
+        count = count_from_headers([read_safetensors_header(path) for path in files])
+        count.file_bytes = sum(path.stat().st_size for path in files)
+        return count
+    binaries = [p for pattern in ("*.bin", "*.pt", "*.pth") for p in folder.rglob(pattern)]
+    size = sum(path.stat().st_size for path in binaries)
+    # Rule of thumb: a .bin checkpoint is float32, so its size / 4 is the parameter count.
+    return ParameterCount(by_dtype={"F32": size // 4}, file_bytes=size, source="file sizes")
+
+
+def _count_gguf(path: Path) -> ParameterCount:
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path))
+    count = ParameterCount(file_bytes=path.stat().st_size, source="gguf")
+    for tensor in reader.tensors:
+        count.add(tensor.name, tensor.tensor_type.name, int(tensor.n_elements))
+    return count
+
+
+def bytes_for(parameters: int, dtype: str) -> int:
+    """Weights size in bytes for a parameter count at a dtype (fp32 4, fp16/bf16 2, int8 1, int4 0.5)."""
+    return int(parameters * BYTES_PER_PARAM[dtype])
+
+
+def estimate_load_bytes(folder: Path, gguf_file: str | None, dtype: str) -> int:
+    """Memory a model will take once loaded at `dtype` (GGUF is de-quantized to it)."""
+    count = count_local(folder, gguf_file)
+    if count.source == "file sizes":
+        return count.file_bytes
+    return bytes_for(count.total, dtype if dtype in BYTES_PER_PARAM else "float32")
+
+
+def format_bytes(size: float) -> str:
+    """1536 → '1.5 KiB'; binary units, as memory is usually reported."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def format_count(count: int) -> str:
+    """22_713_216 → '22.7M'."""
+    for unit, scale in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if count >= scale:
+            return f"{count / scale:.1f}{unit}"
+    return str(count)

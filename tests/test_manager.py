@@ -1,0 +1,203 @@
+"""Model manager: one load under concurrency, LRU eviction, ref counting, failures, unload, offline."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import weakref
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.numpy import save_file
+
+from apps.core.errors import MemoryBudgetError, ModelUnavailable
+from apps.core.manager import LoadRequest, ModelManager
+from apps.core.refs import ModelRef
+from apps.core.settings import ModelSelection
+
+
+class Blob(torch.nn.Module):
+    """A stand-in model whose size is exactly `4 * floats` bytes."""
+
+    def __init__(self, floats: int) -> None:
+        super().__init__()
+        self.register_buffer("weights", torch.zeros(floats))
+
+
+def make_folder(root: Path, name: str, floats: int = 25) -> ModelRef:
+    """A local 'model' folder whose safetensors header says `floats` float32 parameters."""
+    import numpy as np
+
+    folder = root / name
+    folder.mkdir()
+    save_file({"w": np.zeros(floats, dtype=np.float32)}, str(folder / "model.safetensors"))
+    return ModelRef(str(folder))
+
+
+def make_manager(loader, budget: int | None = None, wait: float = 5.0, tasks=("a",)) -> ModelManager:
+    refs = {task: ModelRef("org/unused") for task in tasks}
+    return ModelManager(
+        loaders=dict.fromkeys(tasks, loader),
+        selection=ModelSelection(refs),
+        budget=budget,
+        device="cpu",
+        wait_seconds=wait,
+    )
+
+
+def blob_loader(calls: list[str], delay: float = 0.0):
+    def load(request: LoadRequest) -> Blob:
+        calls.append(request.ref.source)
+        time.sleep(delay)
+        return Blob(25)
+
+    return load
+
+
+def test_concurrent_first_requests_load_once(tmp_path: Path) -> None:
+    calls: list[str] = []
+    manager = make_manager(blob_loader(calls, delay=0.3))
+    ref = make_folder(tmp_path, "m")
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with manager.use("a", ref) as model:
+                seen.append(id(model))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert calls == [ref.source]
+    assert len(set(seen)) == 1 and len(seen) == 8
+    assert manager.state_of("a", ref)["in_use"] == 0
+
+
+def test_lru_eviction_order(tmp_path: Path) -> None:
+    calls: list[str] = []
+    manager = make_manager(blob_loader(calls), budget=250)  # room for two 100-byte models
+    a, b, c, d = (make_folder(tmp_path, name) for name in "abcd")
+    for ref in (a, b, a, c):  # a is used again, so b is the least recently used
+        with manager.use("a", ref):
+            pass
+    loaded = {row["model"] for row in manager.snapshot()}
+    assert loaded == {a.source, c.source}
+    with manager.use("a", d):
+        pass
+    assert {row["model"] for row in manager.snapshot()} == {c.source, d.source}
+    assert [event["model"] for event in manager.events if event["action"] == "evict"] == [b.source, a.source]
+    assert manager.used_bytes() <= 250
+
+
+def test_model_in_use_is_never_evicted(tmp_path: Path) -> None:
+    manager = make_manager(blob_loader([]), budget=150, wait=0.5)  # room for one model
+    a, b = make_folder(tmp_path, "a"), make_folder(tmp_path, "b")
+    with manager.use("a", a):
+        with pytest.raises(MemoryBudgetError, match="in use by a"), manager.use("a", b):
+            pass
+        assert manager.state_of("a", a)["state"] == "loaded"
+        with pytest.raises(Exception, match="in use"):
+            manager.unload("a", a)
+    # Once released, the same request succeeds by evicting the idle model.
+    with manager.use("a", b):
+        pass
+    assert manager.state_of("a", a) is None
+
+
+def test_waits_for_a_busy_model_then_loads(tmp_path: Path) -> None:
+    manager = make_manager(blob_loader([]), budget=150, wait=10)
+    a, b = make_folder(tmp_path, "a"), make_folder(tmp_path, "b")
+    release = threading.Event()
+    holding = threading.Event()
+
+    def hold_a() -> None:
+        with manager.use("a", a):
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold_a)
+    thread.start()
+    holding.wait(5)
+    threading.Timer(0.3, release.set).start()
+    with manager.use("a", b):
+        assert manager.state_of("a", a) is None
+    thread.join()
+
+
+def test_model_that_can_never_fit_is_refused_before_loading(tmp_path: Path) -> None:
+    calls: list[str] = []
+    manager = make_manager(blob_loader(calls), budget=1000)
+    big = make_folder(tmp_path, "big", floats=1000)  # 4000 bytes
+    with pytest.raises(MemoryBudgetError, match="more than the whole memory budget"), manager.use("a", big):
+        pass
+    assert calls == []
+
+
+def test_failed_load_fails_that_request_then_retries(tmp_path: Path) -> None:
+    attempts: list[int] = []
+
+    def flaky(request: LoadRequest) -> Blob:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("disk on fire")
+        return Blob(5)
+
+    manager = make_manager(flaky)
+    ref = make_folder(tmp_path, "m")
+    with pytest.raises(ModelUnavailable, match="disk on fire"), manager.use("a", ref):
+        pass
+    assert manager.state_of("a", ref)["state"] == "failed"
+    with manager.use("a", ref) as model:
+        assert isinstance(model, Blob)
+    assert len(attempts) == 2
+    assert manager.state_of("a", ref)["state"] == "loaded"
+
+
+def test_unload_frees_the_model(tmp_path: Path) -> None:
+    manager = make_manager(blob_loader([]))
+    ref = make_folder(tmp_path, "m")
+    with manager.use("a", ref) as model:
+        alive = weakref.ref(model)
+    del model
+    assert manager.unload("a", ref) is True
+    gc.collect()
+    assert alive() is None
+    assert manager.state_of("a", ref) is None
+    assert manager.used_bytes() == 0
+    assert manager.unload("a", ref) is False
+
+
+def test_shared_loader_shares_one_loaded_model(tmp_path: Path) -> None:
+    calls: list[str] = []
+    manager = make_manager(blob_loader(calls), tasks=("a", "b"))
+    ref = make_folder(tmp_path, "m")
+    with manager.use("a", ref) as first, manager.use("b", ref) as second:
+        assert first is second
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_uncached_model_without_hub_fails_fast_with_advice(offline: bool) -> None:
+    # HF_HUB_OFFLINE=1 in tests: with offline=False the Hub call itself is refused, as when unreachable.
+    manager = ModelManager(
+        loaders={"similarity": blob_loader([])},
+        selection=ModelSelection({"similarity": ModelRef("nobody-here/not-a-cached-model")}),
+        budget=None,
+        device="cpu",
+        offline=offline,
+    )
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable) as info, manager.use("similarity"):
+        pass
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert "nobody-here/not-a-cached-model" in message
+    assert "python app.py download similarity" in message
