@@ -6,41 +6,19 @@ pixel coordinates through `PreparedImage`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import gradio as gr
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from apps.core.errors import InputError
 
 ImageSource = str | Path | bytes | Image.Image | np.ndarray | dict | None
-
-
-class ImageInput(gr.Image):
-    """`gr.Image` that hands the uploaded file to us unopened.
-
-    Gradio's own preprocessing opens the file with PIL and turns a corrupt upload into an opaque
-    server error; passing the path lets `prepare_image` answer with a clear message instead.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("type", "filepath")
-        kwargs.setdefault("image_mode", None)
-        super().__init__(**kwargs)
-
-    def get_block_name(self) -> str:
-        return "image"
-
-    def preprocess(self, payload: Any) -> Any:
-        if payload is None or (payload.url and payload.url.startswith("data:")):
-            return super().preprocess(payload)
-        return payload.path
 
 
 @dataclass
@@ -112,10 +90,8 @@ def open_image(source: ImageSource) -> Image.Image:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Upright RGB: apply EXIF orientation; flatten alpha on white; convert P, L, CMYK, 16-bit, float."""
-    try:
+    with contextlib.suppress(Exception):  # broken EXIF must not cost the user their image
         image = ImageOps.exif_transpose(image)
-    except Exception:  # broken EXIF must not cost the user their image
-        pass
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = np.asarray(image, dtype=np.float64)
         top = array.max() if array.size and array.max() > 0 else 1.0

@@ -1,0 +1,32 @@
+"""Input components that hand uploads to our own helpers unopened, so bad files get clear messages.
+
+Gradio writes a `components.pyi` type stub next to any module that subclasses a component; it is
+generated at import time and ignored by git and ruff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+
+class ImageInput(gr.Image):
+    """`gr.Image` that hands the uploaded file to us unopened.
+
+    Gradio's own preprocessing opens the file with PIL and turns a corrupt upload into an opaque
+    server error; passing the path lets `prepare_image` answer with a clear message instead.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("type", "filepath")
+        kwargs.setdefault("image_mode", None)
+        super().__init__(**kwargs)
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is None or (payload.url and payload.url.startswith("data:")):
+            return super().preprocess(payload)
+        return payload.path
