@@ -18,7 +18,7 @@ import gradio as gr
 from apps import SPECS, TASKS
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, parse_bytes
-from apps.core.spec import TabContext
+from apps.core.spec import TabContext, TaskSpec
 
 CSS = """
 .gradio-container { max-width: 1280px !important; margin: auto; }
@@ -42,6 +42,19 @@ def build_manager(settings: Settings) -> ModelManager:
     )
 
 
+def groups() -> dict[str, list[TaskSpec]]:
+    """Registry order, grouped: {group title: its task specs}."""
+    grouped: dict[str, list[TaskSpec]] = {}
+    for spec in TASKS:
+        grouped.setdefault(spec.group or spec.title, []).append(spec)
+    return grouped
+
+
+def build_tab(spec: TaskSpec, settings: Settings, manager: ModelManager, page_load: list[Any]) -> None:
+    with gr.Tab(spec.title, id=spec.key, elem_id=f"tab-{spec.key}"):
+        spec.build(TabContext(spec, settings, manager, SPECS, page_load))
+
+
 def build_demo(settings: Settings | None = None, manager: ModelManager | None = None) -> gr.Blocks:
     """The whole app: one tab per registry entry, each built by its own module."""
     settings = settings or Settings()
@@ -53,9 +66,13 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
             "(the first request of a tab downloads and loads its model, with progress)."
         )
         with gr.Tabs():
-            for spec in TASKS:
-                with gr.Tab(spec.title, id=spec.key, elem_id=f"tab-{spec.key}"):
-                    spec.build(TabContext(spec, settings, manager, SPECS, page_load))
+            for group, specs in groups().items():
+                if len(specs) == 1:  # a group of one is just a tab
+                    build_tab(specs[0], settings, manager, page_load)
+                    continue
+                with gr.Tab(group, id=f"group-{group.lower()}", elem_id=f"group-{group.lower()}"), gr.Tabs():
+                    for spec in specs:
+                        build_tab(spec, settings, manager, page_load)
         for fn, outputs in page_load:
             demo.load(fn, None, outputs, api_visibility="private")
     demo.manager = manager  # type: ignore[attr-defined]  # for tests and the System tab

@@ -12,6 +12,7 @@ TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(
         key="similarity",
         title="Sentence similarity",
+        group="Language",
         description="How close in meaning are these sentences? Cosine similarity of sentence embeddings.",
         api_names=("/similarity",),
         build=similarity.build_tab,

@@ -44,6 +44,7 @@ class TaskSpec:
     title: str
     api_names: tuple[str, ...]
     build: Callable[[TabContext], None]
+    group: str = ""  # top-level tab (Language, Audio, …); tasks of a group are its sub-tabs
     description: str = ""
     default: ModelCard | None = None
     alternatives: tuple[ModelCard, ...] = ()
