@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from huggingface_hub.utils import validate_repo_id
@@ -47,6 +49,13 @@ def test_tiny_kit_covers_every_task_with_a_model() -> None:
     with_models = {spec.key for spec in TASKS if spec.load is not None}
     builders = load_builders()
     assert with_models <= set(builders), f"no tiny model for {sorted(with_models - set(builders))}"
+
+
+def test_tiny_kit_builds_every_task(tiny_models_file: Path) -> None:
+    failures = json.loads((tiny_models_file.parent / "failures.json").read_text())
+    assert failures == {}
+    built = tomllib.loads(tiny_models_file.read_text())
+    assert set(built) == set(load_builders())
 
 
 def test_readme_documents_every_endpoint_and_setting() -> None:

@@ -7,9 +7,11 @@ not meaning. Each builder returns the models-file entry of its task.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,41 +35,57 @@ def load_builders() -> dict[str, Callable[[Path], dict[str, Any]]]:
 # -- the kit ------------------------------------------------------------------------------------
 
 
-def kit_version() -> str:
-    """Changes whenever the kit's code does, so a cached kit is rebuilt after an edit."""
+def task_version(task: str) -> str:
+    """Changes whenever the code that builds this task's model does (its module or the shared one)."""
+    module = sys.modules[BUILDERS[task].__module__].__file__
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    for module in sorted(TINY.glob("*.py")):
-        digest.update(module.read_bytes())
+    for path in (TINY / "__init__.py", Path(module)):
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def build_kit(outdir: Path, tasks: list[str] | None = None) -> Path:
-    """Build (or reuse) the tiny models of `tasks` (default all) and write `outdir/models.toml`."""
+    """Build (or reuse) the tiny models of `tasks` (default all) and write `outdir/models.toml`.
+
+    A model is rebuilt only when its builder's code changed. A builder that fails is reported in
+    `outdir/failures.json` (and on stderr) and left out, so one broken builder does not stop the
+    others; `test_registry` fails while any builder fails.
+    """
     import torch
 
     load_builders()
     outdir = outdir.resolve()
     outdir.mkdir(parents=True, exist_ok=True)
-    stamp = outdir / STAMP
-    version = kit_version()
-    entries: dict[str, dict[str, Any]] = {}
-    previous = json.loads(stamp.read_text()) if stamp.exists() else {}
-    if previous.get("version") != version:
-        previous = {"version": version, "entries": {}}
-    for task in tasks or list(BUILDERS):
-        if task in previous["entries"] and (outdir / task).exists():
-            entries[task] = previous["entries"][task]
-            continue
-        torch.manual_seed(0)
-        entries[task] = BUILDERS[task](outdir / task)
-    stamp.write_text(json.dumps({"version": version, "entries": {**previous["entries"], **entries}}))
-    lines = []
-    for task, entry in entries.items():
-        lines.append(f"[{task}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in entry.items()]
-        lines.append("")
-    path = outdir / "models.toml"
-    path.write_text("\n".join(lines))
+    with (outdir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # test runs in parallel share the cached kit
+        stamp = outdir / STAMP
+        built = json.loads(stamp.read_text()) if stamp.exists() else {}
+        entries: dict[str, dict[str, Any]] = {}
+        failures: dict[str, str] = {}
+        for task in tasks or list(BUILDERS):
+            version = task_version(task)
+            cached = built.get(task)
+            if cached and cached["version"] == version and (outdir / task).exists():
+                entries[task] = cached["entry"]
+                continue
+            shutil.rmtree(outdir / task, ignore_errors=True)
+            torch.manual_seed(0)
+            try:
+                entries[task] = BUILDERS[task](outdir / task)
+            except Exception as exc:
+                failures[task] = f"{type(exc).__name__}: {exc}"
+                print(f"tiny kit: building {task} failed: {failures[task]}", file=sys.stderr)
+                continue
+            built[task] = {"version": version, "entry": entries[task]}
+        stamp.write_text(json.dumps(built, indent=1))
+        (outdir / "failures.json").write_text(json.dumps(failures, indent=1))
+        lines = []
+        for task, entry in entries.items():
+            lines.append(f"[{task}]")
+            lines += [f"{key} = {json.dumps(value)}" for key, value in entry.items()]
+            lines.append("")
+        path = outdir / "models.toml"
+        path.write_text("\n".join(lines))
     return path
 
 
