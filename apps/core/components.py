@@ -30,3 +30,24 @@ class ImageInput(gr.Image):
         if payload is None or (payload.url and payload.url.startswith("data:")):
             return super().preprocess(payload)
         return payload.path
+
+
+class AudioInput(gr.Audio):
+    """`gr.Audio` that hands the uploaded or recorded file to us unopened.
+
+    Gradio's numpy mode decodes with pydub (ffmpeg for anything but WAV) and turns a corrupt upload
+    into an opaque server error; passing the path lets `prepare_audio` read it with soundfile and
+    answer with a clear message instead. Microphone recordings arrive as WAV files.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("type", "filepath")
+        kwargs.setdefault("format", None)  # no conversion: that would decode the file with ffmpeg
+        kwargs.setdefault("sources", ["upload", "microphone"])
+        super().__init__(**kwargs)
+
+    def get_block_name(self) -> str:
+        return "audio"
+
+    def preprocess(self, payload: Any) -> Any:
+        return None if payload is None else payload.path
