@@ -5,7 +5,7 @@ Adding a task is one module in `apps/` plus one entry here. Nothing else names a
 
 from __future__ import annotations
 
-from apps import similarity, system
+from apps import asr, audio_classification, similarity, system, tts
 from apps.core.spec import ModelCard, TaskSpec
 
 TASKS: tuple[TaskSpec, ...] = (
@@ -29,6 +29,55 @@ TASKS: tuple[TaskSpec, ...] = (
                 note="50+ languages",
             ),
         ),
+    ),
+    # -- Audio -----------------------------------------------------------------------------------
+    TaskSpec(
+        key="asr",
+        title="Speech recognition",
+        group="Audio",
+        description="Speech to text with Whisper: any length (heard in 30 s windows), optional timestamps; "
+        "multilingual models also name the language or translate into English.",
+        api_names=("/transcribe",),
+        build=asr.build_tab,
+        load=asr.load_asr,
+        pipeline_tag="automatic-speech-recognition",
+        default=ModelCard("distil-whisper/distil-small.en", "166M", "332 MB", "MIT", note="English only"),
+        alternatives=(
+            ModelCard("openai/whisper-tiny", "37.8M", "151 MB", "Apache-2.0", note="multilingual, translates"),
+            ModelCard("openai/whisper-base", "72.6M", "290 MB", "Apache-2.0", note="multilingual, translates"),
+        ),
+        examples=("audio-speech-en.wav",),
+    ),
+    TaskSpec(
+        key="tts",
+        title="Text to speech",
+        group="Audio",
+        description="Text to speech with a VITS voice, sentence by sentence; play or download the WAV.",
+        api_names=("/speak",),
+        build=tts.build_tab,
+        load=tts.load_tts,
+        pipeline_tag="text-to-speech",
+        # MMS voices read letters, so they need nothing beyond pip; vits-ljs reads phonemes (phonemizer +
+        # the espeak-ng system package, both installed by requirements.txt and packages.txt).
+        default=ModelCard("facebook/mms-tts-eng", "36.3M", "145 MB", "CC-BY-NC-4.0", note="English, non-commercial"),
+        alternatives=(
+            ModelCard("kakao-enterprise/vits-ljs", "36.3M", "145 MB", "MIT", note="English; needs espeak-ng"),
+            ModelCard("facebook/mms-tts-fra", "36.3M", "145 MB", "CC-BY-NC-4.0", note="French, non-commercial"),
+            ModelCard("facebook/mms-tts-deu", "36.3M", "145 MB", "CC-BY-NC-4.0", note="German, non-commercial"),
+            ModelCard("facebook/mms-tts-spa", "36.3M", "145 MB", "CC-BY-NC-4.0", note="Spanish, non-commercial"),
+        ),
+    ),
+    TaskSpec(
+        key="audio_classification",
+        title="Zero-shot audio classification",
+        group="Audio",
+        description="Which of your labels describes this sound? CLAP compares the sound with each label, no training.",
+        api_names=("/classify_audio",),
+        build=audio_classification.build_tab,
+        load=audio_classification.load_clap,
+        pipeline_tag="zero-shot-audio-classification",
+        default=ModelCard("laion/clap-htsat-unfused", "153M", "615 MB", "Apache-2.0"),
+        examples=("audio-chime.flac", "audio-rain.ogg", "audio-speech-en.wav"),
     ),
     TaskSpec(
         key="system",
