@@ -26,6 +26,12 @@ class ImageInput(gr.Image):
     def get_block_name(self) -> str:
         return "image"
 
+    def get_config(self, cls: type | None = None) -> dict[str, Any]:
+        # Gradio builds the config the browser gets from the class's __init__ signature; ours only
+        # takes **kwargs, which would leave out every prop (label, sources, buttons…) and break the
+        # component in the page. Describe it with gr.Image's signature instead.
+        return super().get_config(cls or gr.Image)
+
     def preprocess(self, payload: Any) -> Any:
         if payload is None or (payload.url and payload.url.startswith("data:")):
             return super().preprocess(payload)
