@@ -5,7 +5,7 @@ Adding a task is one module in `apps/` plus one entry here. Nothing else names a
 
 from __future__ import annotations
 
-from apps import asr, audio_classification, similarity, system, tts
+from apps import asr, audio_classification, clip, image_classification, image_search, similarity, system, tts
 from apps.core.spec import ModelCard, TaskSpec
 
 TASKS: tuple[TaskSpec, ...] = (
@@ -78,6 +78,33 @@ TASKS: tuple[TaskSpec, ...] = (
         pipeline_tag="zero-shot-audio-classification",
         default=ModelCard("laion/clap-htsat-unfused", "153M", "615 MB", "Apache-2.0"),
         examples=("audio-chime.flac", "audio-rain.ogg", "audio-speech-en.wav"),
+    ),
+    # -- Multimodal ------------------------------------------------------------------------------
+    TaskSpec(
+        key="image_search",
+        title="Image search",
+        group="Multimodal",
+        description="Describe what you are looking for: the example images and your own are ranked by CLIP.",
+        api_names=("/image_search",),
+        build=image_search.build_tab,
+        load=clip.load_clip,  # shared with image_classification: one loaded model when both use the same
+        pipeline_tag="zero-shot-image-classification",
+        default=ModelCard("openai/clip-vit-base-patch32", "151M", "605 MB", "MIT"),
+        alternatives=(ModelCard("openai/clip-vit-large-patch14", "428M", "1.71 GB", "MIT"),),
+        examples=("mm-stop-sign.png", "mm-sunset.png", "mm-house.png", "mm-night-sky.png", "mm-apple.png"),
+    ),
+    TaskSpec(
+        key="image_classification",
+        title="Zero-shot image classification",
+        group="Multimodal",
+        description="Classify an image into labels you choose, with no training: CLIP compares it with each label.",
+        api_names=("/classify_image",),
+        build=image_classification.build_tab,
+        load=clip.load_clip,
+        pipeline_tag="zero-shot-image-classification",
+        default=ModelCard("openai/clip-vit-base-patch32", "151M", "605 MB", "MIT"),
+        alternatives=(ModelCard("openai/clip-vit-large-patch14", "428M", "1.71 GB", "MIT"),),
+        examples=("mm-apple.png", "mm-night-sky.png", "mm-stop-sign.png"),
     ),
     TaskSpec(
         key="system",
