@@ -5,7 +5,19 @@ Adding a task is one module in `apps/` plus one entry here. Nothing else names a
 
 from __future__ import annotations
 
-from apps import asr, audio_classification, clip, image_classification, image_search, similarity, system, tts
+from apps import (
+    asr,
+    audio_classification,
+    captioning,
+    clip,
+    image_classification,
+    image_search,
+    matching,
+    similarity,
+    system,
+    tts,
+    vqa,
+)
 from apps.core.spec import ModelCard, TaskSpec
 
 TASKS: tuple[TaskSpec, ...] = (
@@ -80,6 +92,56 @@ TASKS: tuple[TaskSpec, ...] = (
         examples=("audio-chime.flac", "audio-rain.ogg", "audio-speech-en.wav"),
     ),
     # -- Multimodal ------------------------------------------------------------------------------
+    TaskSpec(
+        key="vqa",
+        title="Visual question answering",
+        group="Multimodal",
+        description="Ask a question about an image and get a short answer.",
+        api_names=("/answer",),
+        build=vqa.build_tab,
+        load=vqa.load_vqa_pipeline,
+        pipeline_tag="visual-question-answering",
+        default=ModelCard("Salesforce/blip-vqa-base", "385M", "1.54 GB", "BSD-3-Clause"),
+        alternatives=(
+            ModelCard(
+                "dandelin/vilt-b32-finetuned-vqa",
+                "118M",
+                "470 MB",
+                "Apache-2.0",
+                note="picks one of 3,129 common answers, with its confidence",
+            ),
+        ),
+        examples=("mm-stop-sign.png", "mm-house.png", "mm-night-sky.png"),
+    ),
+    TaskSpec(
+        key="captioning",
+        title="Image captioning",
+        group="Multimodal",
+        description="A one-sentence description of an image; optionally, words the caption should start with.",
+        api_names=("/caption",),
+        build=captioning.build_tab,
+        load=captioning.load_captioner,
+        pipeline_tag="image-text-to-text",
+        default=ModelCard("Salesforce/blip-image-captioning-base", "247M", "990 MB", "BSD-3-Clause"),
+        alternatives=(ModelCard("Salesforce/blip-image-captioning-large", "470M", "1.88 GB", "BSD-3-Clause"),),
+        examples=("mm-sunset.png", "mm-house.png", "mm-night-sky.png"),
+    ),
+    TaskSpec(
+        key="matching",
+        title="Image–text matching",
+        group="Multimodal",
+        description="How likely is it that each text describes the image? BLIP's image–text matching head.",
+        api_names=("/match",),
+        build=matching.build_tab,
+        load=matching.load_matcher,
+        pipeline_tag="image-text-to-text",
+        default=ModelCard("Salesforce/blip-itm-base-coco", "224M", "895 MB", "BSD-3-Clause"),
+        alternatives=(
+            ModelCard("Salesforce/blip-itm-large-coco", "446M", "1.78 GB", "BSD-3-Clause"),
+            ModelCard("Salesforce/blip-itm-base-flickr", "224M", "895 MB", "BSD-3-Clause"),
+        ),
+        examples=("mm-apple.png", "mm-night-sky.png"),
+    ),
     TaskSpec(
         key="image_search",
         title="Image search",
