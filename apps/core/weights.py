@@ -6,9 +6,12 @@ import json
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # Bytes per parameter, as `accelerate estimate-memory` counts them.
 BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0, "int8": 1.0, "int4": 0.5}
+# Running a model needs its weights plus activations, caches and framework overhead: about 20 % more.
+INFERENCE_OVERHEAD = 1.2
 
 # safetensors dtype tag → bytes per element.
 _SAFETENSORS_BYTES = {
@@ -40,6 +43,16 @@ class ParameterCount:
     @property
     def total(self) -> int:
         return sum(self.by_dtype.values())
+
+    @property
+    def stored_bytes(self) -> int | None:
+        """Bytes of the weights as stored (None when a dtype's size is unknown, e.g. GGUF quantizations)."""
+        if self.source == "file sizes":
+            return self.file_bytes
+        sizes = [_SAFETENSORS_BYTES.get(dtype) for dtype in self.by_dtype]
+        if None in sizes:
+            return None
+        return sum(count * size for count, size in zip(self.by_dtype.values(), sizes, strict=True))  # type: ignore[operator]
 
     def add(self, name: str, dtype: str, count: int) -> None:
         self.by_dtype[dtype] = self.by_dtype.get(dtype, 0) + count
@@ -82,9 +95,31 @@ def count_local(folder: Path, gguf_file: str | None = None) -> ParameterCount:
         count.file_bytes = sum(path.stat().st_size for path in files)
         return count
     binaries = [p for pattern in ("*.bin", "*.pt", "*.pth") for p in folder.rglob(pattern)]
-    size = sum(path.stat().st_size for path in binaries)
+    return count_from_file_sizes(sum(path.stat().st_size for path in binaries))
+
+
+def count_from_file_sizes(size: int) -> ParameterCount:
+    """Parameters guessed from weight files' total size (no headers to read): `source="file sizes"`."""
     # Rule of thumb: a .bin checkpoint is float32, so its size / 4 is the parameter count.
     return ParameterCount(by_dtype={"F32": size // 4}, file_bytes=size, source="file sizes")
+
+
+def count_hub(
+    repo_id: str, revision: str | None = None, *, api: Any = None, timeout: float | None = None
+) -> ParameterCount:
+    """Parameters of a Hub model from its safetensors headers (byte-range requests, no weights downloaded).
+
+    `api` is an `HfApi` (its endpoint and token); raises huggingface_hub's `NotASafetensorsRepoError`
+    when the repo has no safetensors weights, and its HTTP errors when the Hub cannot answer.
+    """
+    from huggingface_hub import HfApi
+
+    meta = (api or HfApi()).get_safetensors_metadata(repo_id, revision=revision, timeout=timeout)
+    count = ParameterCount()
+    for file_meta in meta.files_metadata.values():
+        for name, tensor in file_meta.tensors.items():
+            count.add(name, tensor.dtype, tensor.parameter_count)
+    return count
 
 
 def _count_gguf(path: Path) -> ParameterCount:
@@ -100,6 +135,25 @@ def _count_gguf(path: Path) -> ParameterCount:
 def bytes_for(parameters: int, dtype: str) -> int:
     """Weights size in bytes for a parameter count at a dtype (fp32 4, fp16/bf16 2, int8 1, int4 0.5)."""
     return int(parameters * BYTES_PER_PARAM[dtype])
+
+
+def inference_bytes(parameters: int, dtype: str) -> int:
+    """Rough memory to run a model at `dtype`: its weights × INFERENCE_OVERHEAD (1.2)."""
+    return int(bytes_for(parameters, dtype) * INFERENCE_OVERHEAD)
+
+
+def training_bytes(parameters: int, dtype: str) -> int | None:
+    """Peak memory to train with Adam at batch size 1, as `accelerate estimate-memory` counts it.
+
+    float32: 4 × the fp32 weights (weights, gradients and two optimizer states); float16/bfloat16
+    (mixed precision): 2 × the fp32 weights; int8/int4: None (not trained with Adam).
+    """
+    fp32 = bytes_for(parameters, "float32")
+    if dtype == "float32":
+        return 4 * fp32
+    if dtype in ("float16", "bfloat16"):
+        return 2 * fp32
+    return None
 
 
 def estimate_load_bytes(folder: Path, gguf_file: str | None, dtype: str) -> int:
