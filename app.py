@@ -10,12 +10,12 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import gradio as gr
 
-from apps import SPECS, TASKS
+from apps import SPECS, TASKS, finder_cli
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, parse_bytes
 from apps.core.spec import TabContext, TaskSpec
@@ -23,6 +23,23 @@ from apps.core.spec import TabContext, TaskSpec
 CSS = """
 .gradio-container { max-width: 1280px !important; margin: auto; }
 """
+
+
+class Command(NamedTuple):
+    """A `python app.py NAME …` subcommand; its code lives in its own module."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Settings], int]  # returns the exit status
+
+
+# Subcommands besides serving (plain `python app.py [flags]` serves). Add one line per command; its
+# argument names must not reuse the serving flags' names (`--model`, `--dtype`, …) unless they mean
+# the same thing.
+COMMANDS: dict[str, Command] = {
+    "find": Command(finder_cli.FIND_HELP, finder_cli.add_find_arguments, finder_cli.find_command),
+    "estimate": Command(finder_cli.ESTIMATE_HELP, finder_cli.add_estimate_arguments, finder_cli.estimate_command),
+}
 
 
 def build_manager(settings: Settings) -> ModelManager:
@@ -110,6 +127,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--trust-remote-code", action="store_true", default=None, help="allow models' own code")
     parser.add_argument("-v", "--verbose", action="store_true", help="log model loads and evictions")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands (default: serve the app)")
+    for name, command in COMMANDS.items():
+        command.add_arguments(commands.add_parser(name, help=command.help, description=command.help))
     return parser.parse_args(argv)
 
 
@@ -130,7 +150,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(**overrides, models=models)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int | None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     settings = settings_from_args(args)
@@ -143,7 +163,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = set(settings.models) - set(SPECS)
     if unknown:
         raise SystemExit(f"Unknown task(s) in model settings: {', '.join(sorted(unknown))}")
+    if args.command:
+        return COMMANDS[args.command].run(args, settings)
     launch(build_demo(settings), settings)
+    return None
 
 
 def __getattr__(name: str) -> Any:

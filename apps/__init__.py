@@ -10,6 +10,7 @@ from apps import (
     audio_classification,
     captioning,
     clip,
+    finder,
     image_classification,
     image_search,
     matching,
@@ -167,6 +168,17 @@ TASKS: tuple[TaskSpec, ...] = (
         default=ModelCard("openai/clip-vit-base-patch32", "151M", "605 MB", "MIT"),
         alternatives=(ModelCard("openai/clip-vit-large-patch14", "428M", "1.71 GB", "MIT"),),
         examples=("mm-apple.png", "mm-night-sky.png", "mm-stop-sign.png"),
+    ),
+    TaskSpec(
+        key="finder",
+        title="Model finder",
+        group="Models",
+        description=(
+            "Find open models on the Hub by task, ranking and memory; estimate what a model needs "
+            "before downloading it; use a found model in the tab that runs its task."
+        ),
+        api_names=("/find_models", "/estimate_memory"),
+        build=finder.build_tab,
     ),
     TaskSpec(
         key="system",
