@@ -9,19 +9,72 @@ from apps import (
     asr,
     audio_classification,
     captioning,
+    chat,
     clip,
     finder,
     image_classification,
     image_search,
     matching,
+    search,
     similarity,
+    summarization,
     system,
+    translation,
     tts,
     vqa,
 )
 from apps.core.spec import ModelCard, TaskSpec
 
 TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec(
+        key="chat",
+        title="Chat",
+        group="Language",
+        description="A multi-turn conversation with an instruction-tuned model; replies stream as they are written.",
+        api_names=("/chat",),
+        build=chat.build_tab,
+        load=chat.load_chat_model,
+        pipeline_tag="text-generation",
+        default=ModelCard("HuggingFaceTB/SmolLM2-360M-Instruct", "362M", "724 MB", "Apache-2.0"),
+        alternatives=(
+            ModelCard("HuggingFaceTB/SmolLM2-135M-Instruct", "135M", "269 MB", "Apache-2.0", note="fastest"),
+            ModelCard("HuggingFaceTB/SmolLM2-1.7B-Instruct", "1.71B", "3.42 GB", "Apache-2.0", note="best answers"),
+            ModelCard("Qwen/Qwen2.5-0.5B-Instruct", "494M", "988 MB", "Apache-2.0", note="29+ languages"),
+        ),
+    ),
+    TaskSpec(
+        key="translation",
+        title="Translation",
+        group="Language",
+        description="Translate text between languages chosen by name; long text is split into sentences and "
+        "translated whole. Or let the chat model translate.",
+        api_names=("/translate",),
+        build=translation.build_tab,
+        load=translation.load_translation,
+        pipeline_tag="translation",
+        default=ModelCard(
+            "facebook/nllb-200-distilled-600M", "615M", "2.46 GB", "CC-BY-NC-4.0", note="200 languages, non-commercial"
+        ),
+        alternatives=(
+            ModelCard("facebook/m2m100_418M", "484M", "1.94 GB", "MIT", note="100 languages"),
+            ModelCard("Helsinki-NLP/opus-mt-en-fr", "75.1M", "301 MB", "Apache-2.0", note="English → French only"),
+            ModelCard("Helsinki-NLP/opus-mt-en-de", "73.9M", "298 MB", "Apache-2.0", note="English → German only"),
+            ModelCard("Helsinki-NLP/opus-mt-en-es", "77.9M", "312 MB", "Apache-2.0", note="English → Spanish only"),
+        ),
+    ),
+    TaskSpec(
+        key="summarization",
+        title="Summarization",
+        group="Language",
+        description="Summarize a document of any length: long ones are summarized in chunks, then the "
+        "summaries are summarized.",
+        api_names=("/summarize",),
+        build=summarization.build_tab,
+        load=summarization.load_summarization,
+        pipeline_tag="summarization",
+        default=ModelCard("sshleifer/distilbart-cnn-12-6", "306M", "1.22 GB", "Apache-2.0", note="news style"),
+        alternatives=(ModelCard("facebook/bart-large-cnn", "406M", "1.63 GB", "MIT", note="news style"),),
+    ),
     TaskSpec(
         key="similarity",
         title="Sentence similarity",
@@ -41,6 +94,27 @@ TASKS: tuple[TaskSpec, ...] = (
                 "Apache-2.0",
                 note="50+ languages",
             ),
+        ),
+    ),
+    TaskSpec(
+        key="search",
+        title="Semantic search",
+        group="Language",
+        description="Find the passages of a corpus closest in meaning to a query (embeddings, cosine similarity).",
+        api_names=("/search",),
+        build=search.build_tab,
+        load=similarity.load_sentence_transformer,  # the same loader: one loaded model when both tabs agree
+        pipeline_tag="sentence-similarity",
+        default=ModelCard("sentence-transformers/all-MiniLM-L6-v2", "22.7M", "91 MB", "Apache-2.0"),
+        alternatives=(
+            ModelCard(
+                "sentence-transformers/multi-qa-MiniLM-L6-cos-v1",
+                "22.7M",
+                "91 MB",
+                "Apache-2.0",
+                note="trained on questions",
+            ),
+            ModelCard("sentence-transformers/all-mpnet-base-v2", "109M", "438 MB", "Apache-2.0"),
         ),
     ),
     # -- Audio -----------------------------------------------------------------------------------

@@ -43,6 +43,13 @@ class Seq2SeqPipeline(Pipeline):
         limits = [int(value) for value in candidates if isinstance(value, int) and 0 < value < 1_000_000]
         return min(limits) if limits else FALLBACK_INPUT_TOKENS
 
+    @property
+    def output_limit(self) -> int:
+        """Most tokens the decoder may generate: its position table, less the start and forced tokens."""
+        config = self.model.config
+        positions = getattr(config, "max_target_positions", None) or getattr(config, "max_position_embeddings", None)
+        return max(1, int(positions) - 2) if isinstance(positions, int) and positions > 2 else FALLBACK_INPUT_TOKENS
+
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` without special tokens."""
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])

@@ -58,11 +58,14 @@ class Summary:
     chunks: int  # chunks the document was split into
     rounds: int  # summarizing passes (1 when the document fit at once)
     tokens: int  # tokens of the document
+    max_tokens: int  # the summary's length limit, after capping it to what the model can write
 
 
 def map_reduce(pipe: Any, text: str, min_tokens: int, max_tokens: int, progress: Any = None) -> Summary:
     """Summarize `text` of any length with a pipeline whose input is limited to `pipe.input_limit` tokens."""
     limit = max(16, pipe.input_limit - pipe.special_tokens)
+    max_tokens = min(max_tokens, pipe.output_limit)  # the decoder cannot write past its positions
+    min_tokens = min(min_tokens, max_tokens)
     # Chunk summaries must leave room to pack at least two per chunk, so every round at least halves the text.
     partial_max = max(4, min(max_tokens, limit // 3))
     chunks = chunk_text(text, pipe.count_tokens, limit)
@@ -81,16 +84,21 @@ def map_reduce(pipe: Any, text: str, min_tokens: int, max_tokens: int, progress:
     if progress is not None:
         progress((first if rounds else 0, max(first, 1)), desc="Writing the summary…")
     final = pipe(chunks[0], max_new_tokens=max_tokens, min_new_tokens=min_tokens)
-    return Summary(final["summary_text"], first, rounds + 1, pipe.count_tokens(text))
+    return Summary(final["summary_text"], first, rounds + 1, pipe.count_tokens(text), max_tokens)
 
 
-def info_markdown(summary: Summary) -> str:
+def info_markdown(summary: Summary, asked_max_tokens: int) -> str:
+    """How the summary was made, for the user: chunks, rounds, and any cap on its length."""
     if summary.chunks == 1:
-        return f"The document ({summary.tokens:,} tokens) fit the model in one piece: 1 chunk."
-    return (
-        f"The document ({summary.tokens:,} tokens) was longer than the model's input, so it was split into "
-        f"**{summary.chunks} chunks**; their summaries were combined in {summary.rounds} rounds."
-    )
+        text = f"The document ({summary.tokens:,} tokens) fit the model in one piece: 1 chunk."
+    else:
+        text = (
+            f"The document ({summary.tokens:,} tokens) was longer than the model's input, so it was split into "
+            f"**{summary.chunks} chunks**; their summaries were combined in {summary.rounds} rounds."
+        )
+    if summary.max_tokens < asked_max_tokens:
+        text += f" This model writes at most {summary.max_tokens} tokens, so the maximum length was lowered to that."
+    return text
 
 
 def summarize(
@@ -105,7 +113,7 @@ def summarize(
     text, low, high = validate(text, min_tokens, max_tokens, ctx.settings.max_text_chars)
     with ctx.use(model, progress) as pipe:
         summary = map_reduce(pipe, text, low, high, progress)
-    return summary.text, info_markdown(summary)
+    return summary.text, info_markdown(summary, high)
 
 
 EXAMPLE = (

@@ -160,7 +160,7 @@ def translate(
             pieces = []
             for chunk in chunks:
                 _report(progress, done, total, "Translating")
-                cap = min(MAX_OUTPUT_TOKENS, pipe.input_limit)
+                cap = min(MAX_OUTPUT_TOKENS, pipe.output_limit)
                 budget = min(cap, 2 * pipe.count_tokens(chunk) + 10)
                 result = pipe(chunk, src_lang=source, tgt_lang=target, max_new_tokens=budget)
                 pieces.append(result["translation_text"])

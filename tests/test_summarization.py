@@ -25,6 +25,7 @@ class FirstWords:
 
     input_limit = 42
     special_tokens = 2
+    output_limit = 100
 
     def __init__(self) -> None:
         self.inputs: list[str] = []
@@ -108,6 +109,11 @@ def test_summarize_through_the_api(client: Client) -> None:
 def test_long_document_through_the_api_reports_its_chunks(client: Client) -> None:
     summary, info = client.predict(" ".join(SENTENCES[:10]), 2, 10, "", api_name="/summarize")
     assert summary.strip() and "chunks**" in info and "rounds" in info
+
+
+def test_summary_longer_than_the_decoder_can_write_is_capped_and_said(client: Client) -> None:
+    summary, info = client.predict("The council approved a park.", 30, 500, "", api_name="/summarize")
+    assert summary.strip() and "at most 62 tokens" in info  # the tiny BART has 64 positions
 
 
 @pytest.mark.parametrize(
