@@ -58,6 +58,7 @@ def clean_template(template: str | None) -> str:
 
 
 def prompts_for(labels: Sequence[str], template: str) -> list[str]:
+    """One prompt per label: the template with {} replaced (other braces stay as they are)."""
     return [template.replace("{}", label) for label in labels]
 
 

@@ -17,19 +17,24 @@ import pandas as pd
 from PIL import Image
 
 from apps.core.errors import InputError, user_errors
-from apps.core.images import ImageSource, PreparedImage, prepare_image
+from apps.core.images import ImageSource, prepare_image
 from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
 
 MAX_QUERY_CHARS = 300
-MAX_GALLERY = 200
+MAX_GALLERY = 100
+# CLIP sees 224–336 px; keeping a 768 px copy per image (not the full upload) bounds the memory and
+# hashing cost of a big gallery without changing what the model sees.
+GALLERY_SIDE = 768
 THUMBNAIL = 384  # longest side of the images shown in the ranked gallery
 
 
 @dataclass
 class GalleryImage:
+    """One gallery entry: its name (file name) and an upright RGB copy at most GALLERY_SIDE px."""
+
     name: str
-    image: PreparedImage
+    image: Image.Image
 
 
 def clean_query(query: str | None) -> str:
@@ -68,9 +73,10 @@ def collect_gallery(
     gallery = []
     for number, (name, source) in enumerate(sources, start=1):
         try:
-            gallery.append(GalleryImage(name, prepare_image(source, max_pixels)))
+            prepared = prepare_image(source, max_pixels)
         except InputError as exc:
             raise InputError(f"Image {number} ({name}): {exc}") from None
+        gallery.append(GalleryImage(name, shrunk(prepared.working, GALLERY_SIDE)))
     return gallery
 
 
@@ -79,9 +85,10 @@ def rank(scores: np.ndarray) -> list[int]:
     return [int(i) for i in np.argsort(-scores, kind="stable")]
 
 
-def thumbnail(image: Image.Image) -> Image.Image:
+def shrunk(image: Image.Image, side: int) -> Image.Image:
+    """A copy whose longest side is at most `side` pixels (aspect kept; small images unchanged)."""
     copy = image.copy()
-    copy.thumbnail((THUMBNAIL, THUMBNAIL))
+    copy.thumbnail((side, side), Image.Resampling.LANCZOS)
     return copy
 
 
@@ -98,12 +105,12 @@ def image_search(
     examples = [ctx.asset(name) for name in ctx.spec.examples]
     gallery = collect_gallery(uploads, include_examples, examples, ctx.settings.max_image_pixels)
     with ctx.use(model, progress) as clip:
-        image_vectors = clip.embed_images([item.image.working for item in gallery])
+        image_vectors = clip.embed_images([item.image for item in gallery])
         query_vector = clip.embed_texts([query])[0]
     scores = image_vectors @ query_vector  # cosine similarity: both are unit vectors
     order = rank(scores)
     ranked = [
-        (thumbnail(gallery[i].image.original), f"{place}. {gallery[i].name} · {scores[i]:.3f}")
+        (shrunk(gallery[i].image, THUMBNAIL), f"{place}. {gallery[i].name} · {scores[i]:.3f}")
         for place, i in enumerate(order, start=1)
     ]
     table = pd.DataFrame(

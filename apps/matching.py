@@ -109,6 +109,7 @@ def results_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def summary_markdown(results: list[dict[str, Any]]) -> str:
+    """One line naming the text most likely to describe the image."""
     best = max(results, key=lambda row: row["score"])
     return f"**Best match:** «{best['text']}» (probability {best['score']:.3f})"
 

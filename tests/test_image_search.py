@@ -18,7 +18,7 @@ from apps.core.manager import LoadRequest, ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection
 from apps.core.spec import ASSETS
-from apps.image_search import MAX_QUERY_CHARS, clean_query, collect_gallery, rank
+from apps.image_search import GALLERY_SIDE, MAX_QUERY_CHARS, clean_query, collect_gallery, rank
 
 EXAMPLES = [str(ASSETS / name) for name in SPECS["image_search"].examples]
 
@@ -65,6 +65,13 @@ def test_collect_gallery_examples_then_uploads(tmp_path: Path) -> None:
     assert [item.name for item in gallery] == [Path(p).name for p in EXAMPLES] + ["mine.png", "mine.png"]
     only_uploads = collect_gallery([str(upload)], False, EXAMPLES, 10**6)
     assert [item.name for item in only_uploads] == ["mine.png"]
+
+
+def test_gallery_keeps_small_upright_copies(tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    Image.new("RGB", (3000, 1500), "teal").save(big)
+    (item,) = collect_gallery([str(big)], False, EXAMPLES, 10**7)
+    assert item.image.size == (GALLERY_SIDE, GALLERY_SIDE // 2) and item.image.mode == "RGB"
 
 
 def test_empty_gallery_is_a_clear_error() -> None:

@@ -47,9 +47,8 @@ def test_blip_pipeline_answers_as_the_model_generates(tiny_models_file: Path) ->
 
 def test_vilt_classifier_answers_from_its_label_list(tmp_path: Path) -> None:
     """ViLT (the curated alternative) classifies over fixed answers: the pipeline's other branch."""
-    from transformers import BertTokenizer, ViltConfig, ViltForQuestionAnswering, ViltImageProcessorPil, ViltProcessor
-
     from tiny import wordpiece_vocab
+    from transformers import BertTokenizer, ViltConfig, ViltForQuestionAnswering, ViltImageProcessorPil, ViltProcessor
 
     vocab = wordpiece_vocab()
     answers = {0: "yes", 1: "no", 2: "stop", 3: "red"}
