@@ -213,7 +213,7 @@ def build_tab(ctx: TabContext) -> None:
 
     def fill_target(frame: pd.DataFrame, model_text: str) -> tuple[dict[str, Any], str]:
         options, note = target_choices(frame, model_text, dict(ctx.specs))
-        return gr.Dropdown(choices=options, value=options[0][1] if options else None, info=note or None), ""
+        return gr.Dropdown(choices=options, value=options[0][1] if options else None, info=note), ""
 
     def label_use(task_key: str) -> dict[str, Any]:
         spec = ctx.specs.get(task_key or "")

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -103,14 +104,28 @@ def check_hub(endpoint: str, timeout: float | None = None) -> None:
     """Raise HubUnavailable unless the Hub answers a tiny listing within `timeout` (PROBE_TIMEOUT) seconds.
 
     huggingface_hub's own listing retries for about 20 s with no timeout; this probe makes an
-    unreachable Hub a message in seconds.
+    unreachable Hub a message in seconds. It runs in a thread with a hard deadline, because name
+    resolution is not covered by HTTP timeouts.
     """
     from huggingface_hub.utils import get_session
 
-    try:
-        response = get_session().get(f"{endpoint}/api/models", params={"limit": 1}, timeout=timeout or PROBE_TIMEOUT)
-    except Exception as exc:  # offline mode, DNS, refused, proxy, timeout: all mean "not now"
-        raise HubUnavailable(_unreachable(endpoint, exc)) from exc
+    seconds = timeout or PROBE_TIMEOUT
+    outcome: list[Any] = []
+
+    def probe() -> None:
+        try:
+            outcome.append(get_session().get(f"{endpoint}/api/models", params={"limit": 1}, timeout=seconds))
+        except Exception as exc:  # offline mode, DNS, refused, proxy, timeout: all mean "not now"
+            outcome.append(exc)
+
+    thread = threading.Thread(target=probe, name="hub-probe", daemon=True)
+    thread.start()
+    thread.join(seconds + 0.5)
+    if not outcome:
+        raise HubUnavailable(f"the Hugging Face Hub at {endpoint} did not answer within {seconds:.0f} s")
+    response = outcome[0]
+    if isinstance(response, Exception):
+        raise HubUnavailable(_unreachable(endpoint, response)) from response
     if response.status_code >= 500:
         raise HubUnavailable(f"the Hugging Face Hub at {endpoint} answered HTTP {response.status_code}")
 
