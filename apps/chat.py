@@ -440,7 +440,7 @@ def build_tab(ctx: TabContext) -> None:
         )
         send = gr.Button("Send", variant="primary", scale=1, min_width=80)
         stop = gr.Button("Stop", variant="stop", scale=1, min_width=80)
-        clear = gr.Button("Clear", scale=1, min_width=80)
+        clear = gr.Button("New chat", scale=1, min_width=80)
     with gr.Accordion("System prompt and generation settings", open=False):
         system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT, lines=2)
         with gr.Row():
