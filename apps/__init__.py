@@ -17,6 +17,7 @@ from apps import (
     matching,
     search,
     similarity,
+    speech_translation,
     summarization,
     system,
     translation,
@@ -24,6 +25,31 @@ from apps import (
     vqa,
 )
 from apps.core.spec import ModelCard, TaskSpec
+
+# Text-to-speech voices by language: Meta's MMS-TTS, one VITS voice per language that reads letters (no
+# phonemizer needed). Speech translation speaks its translation with the target language's voice; the
+# Text to speech tab offers them all.
+VOICES: dict[str, ModelCard] = {
+    language: ModelCard(
+        f"facebook/mms-tts-{code}", "36.3M", "145 MB", "CC-BY-NC-4.0", note=f"{language}, non-commercial"
+    )
+    for language, code in (
+        ("English", "eng"),
+        ("French", "fra"),
+        ("German", "deu"),
+        ("Spanish", "spa"),
+        ("Portuguese", "por"),
+        ("Dutch", "nld"),
+        ("Polish", "pol"),
+        ("Romanian", "ron"),
+        ("Hungarian", "hun"),
+        ("Finnish", "fin"),
+        ("Turkish", "tur"),
+        ("Indonesian", "ind"),
+        ("Tagalog", "tgl"),
+        ("Swahili", "swh"),
+    )
+}
 
 TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(
@@ -146,12 +172,10 @@ TASKS: tuple[TaskSpec, ...] = (
         pipeline_tag="text-to-speech",
         # MMS voices read letters, so they need nothing beyond pip; vits-ljs reads phonemes (phonemizer +
         # the espeak-ng system package, both installed by requirements.txt and packages.txt).
-        default=ModelCard("facebook/mms-tts-eng", "36.3M", "145 MB", "CC-BY-NC-4.0", note="English, non-commercial"),
+        default=VOICES["English"],
         alternatives=(
             ModelCard("kakao-enterprise/vits-ljs", "36.3M", "145 MB", "MIT", note="English; needs espeak-ng"),
-            ModelCard("facebook/mms-tts-fra", "36.3M", "145 MB", "CC-BY-NC-4.0", note="French, non-commercial"),
-            ModelCard("facebook/mms-tts-deu", "36.3M", "145 MB", "CC-BY-NC-4.0", note="German, non-commercial"),
-            ModelCard("facebook/mms-tts-spa", "36.3M", "145 MB", "CC-BY-NC-4.0", note="Spanish, non-commercial"),
+            *(card for language, card in VOICES.items() if language != "English"),
         ),
     ),
     TaskSpec(
@@ -165,6 +189,16 @@ TASKS: tuple[TaskSpec, ...] = (
         pipeline_tag="zero-shot-audio-classification",
         default=ModelCard("laion/clap-htsat-unfused", "153M", "615 MB", "Apache-2.0"),
         examples=("audio-chime.flac", "audio-rain.ogg", "audio-speech-en.wav"),
+    ),
+    TaskSpec(
+        key="speech_translation",
+        title="Speech translation",
+        group="Audio",
+        description="Speech in one language → transcript → translation → speech in another, with the speech "
+        "recognition, translation and text-to-speech tabs' models; each step is shown.",
+        api_names=("/speech_translate",),
+        build=speech_translation.build_tab,
+        examples=("audio-speech-en.wav",),
     ),
     # -- Multimodal ------------------------------------------------------------------------------
     TaskSpec(

@@ -186,3 +186,5 @@ def test_audio_input_hands_the_file_over_unopened(tmp_path: Path) -> None:
     assert component.preprocess(FileData(path=str(broken))) == str(broken)
     assert component.preprocess(None) is None
     assert component.get_block_name() == "audio"  # the browser draws it as gradio's own audio component
+    config = component.get_config()  # what the browser gets: gr.Audio's settings, or it cannot draw it
+    assert config["label"] == "x" and config["waveform_options"] and config["sources"] == ["upload", "microphone"]

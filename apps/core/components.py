@@ -55,5 +55,10 @@ class AudioInput(gr.Audio):
     def get_block_name(self) -> str:
         return "audio"
 
+    def get_config(self, cls: type | None = None) -> dict[str, Any]:
+        # Gradio builds the browser's config from the parameters of `cls.__init__`: ours takes **kwargs,
+        # so name gr.Audio's (label, waveform_options, …) or the page cannot draw the component.
+        return super().get_config(cls or gr.Audio)
+
     def preprocess(self, payload: Any) -> Any:
         return None if payload is None else payload.path

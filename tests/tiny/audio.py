@@ -30,6 +30,7 @@ def build_asr(out: Path) -> dict[str, Any]:
 
 def whisper_checkpoint(out: Path, languages: tuple[str, ...] = ()) -> dict[str, Any]:
     """A tiny Whisper; English-only without `languages`, else multilingual (language picker, translate)."""
+    import torch
     from transformers import (
         GenerationConfig,
         WhisperConfig,
@@ -67,7 +68,13 @@ def whisper_checkpoint(out: Path, languages: tuple[str, ...] = ()) -> dict[str, 
         pad_token_id=ids["<|endoftext|>"],
         begin_suppress_tokens=None,
     )
-    WhisperForConditionalGeneration(config).save_pretrained(out)
+    model = WhisperForConditionalGeneration(config)
+    with torch.no_grad():
+        # Random weights mostly pick one of the 1,501 timestamps, which a transcript without timestamps
+        # drops: silence them (and <|endoftext|>) so the tiny model always writes some text.
+        model.get_output_embeddings().weight[ids["<|notimestamps|>"] + 1 :] = 0
+        model.get_output_embeddings().weight[ids["<|endoftext|>"]] = 0
+    model.save_pretrained(out)
     multilingual = {
         "lang_to_id": {token: ids[token] for token in language_tokens},
         "task_to_id": {"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
