@@ -456,13 +456,13 @@ def build_tab(ctx: TabContext) -> None:
     pending = gr.State("")  # the user message being answered
     settings = [system, max_new, temperature_slider, top_p_slider, penalty, picker]
 
-    def add_user_message(message: str, history: list[dict[str, Any]]):
+    def chat_add_user_message(message: str, history: list[dict[str, Any]]):
         if not isinstance(message, str) or not message.strip():
             raise gr.Error("Type a message first.", print_exception=False)
         return "", [*history, {"role": "user", "content": message}], message
 
     @user_errors(ctx.spec.title)
-    def answer(
+    def chat_stream_reply(
         message: str,
         history: list[dict[str, Any]],
         system_prompt: str,
@@ -480,13 +480,13 @@ def build_tab(ctx: TabContext) -> None:
         ):
             yield [*shown, {"role": "assistant", "content": update.reply}], update.note
 
-    def retry(history: list[dict[str, Any]]):
+    def chat_retry(history: list[dict[str, Any]]):
         index = _last_user_index(history)
         if index < 0:
             raise gr.Error("Nothing to retry yet.", print_exception=False)
         return history[: index + 1], message_text(history[index]["content"])
 
-    def undo(history: list[dict[str, Any]]):
+    def chat_undo(history: list[dict[str, Any]]):
         index = _last_user_index(history)
         if index < 0:
             return history, ""
@@ -494,16 +494,16 @@ def build_tab(ctx: TabContext) -> None:
 
     sent = gr.on(
         [send.click, text.submit],
-        add_user_message,
+        chat_add_user_message,
         [text, chatbot],
         [text, chatbot, pending],
         queue=False,
         api_visibility="private",
-    ).success(answer, [pending, chatbot, *settings], [chatbot, note], api_visibility="private")
-    retried = chatbot.retry(retry, [chatbot], [chatbot, pending], queue=False, api_visibility="private").success(
-        answer, [pending, chatbot, *settings], [chatbot, note], api_visibility="private"
+    ).success(chat_stream_reply, [pending, chatbot, *settings], [chatbot, note], api_visibility="private")
+    retried = chatbot.retry(chat_retry, [chatbot], [chatbot, pending], queue=False, api_visibility="private").success(
+        chat_stream_reply, [pending, chatbot, *settings], [chatbot, note], api_visibility="private"
     )
-    chatbot.undo(undo, [chatbot], [chatbot, text], queue=False, api_visibility="private")
+    chatbot.undo(chat_undo, [chatbot], [chatbot, text], queue=False, api_visibility="private")
     gr.on(
         [clear.click, chatbot.clear],
         lambda: ([], "", ""),

@@ -267,11 +267,11 @@ def build_tab(ctx: TabContext) -> None:
             output = gr.Textbox(label="Translation", lines=12, buttons=["copy"], elem_id="translation-output")
     gr.Examples([[EXAMPLE]], inputs=[text])
 
-    def refresh(engine_name: str, model_name: str, source_name: str, target_name: str):
+    def translation_languages(engine_name: str, model_name: str, source_name: str, target_name: str):
         return picker_updates(ctx, engine_name, model_name, source_name, target_name)
 
     @user_errors(ctx.spec.title)
-    def swap_languages(engine_name: str, model_name: str, source_name: str, target_name: str):
+    def translation_swap(engine_name: str, model_name: str, source_name: str, target_name: str):
         if engine_name != CHAT_MODEL:
             sources, targets = model_languages(ctx, model_name)
             if find_code(target_name, sources) is None or find_code(source_name, targets) is None:
@@ -290,8 +290,8 @@ def build_tab(ctx: TabContext) -> None:
         return translate_any(ctx, text, source_language, target_language, engine, model, progress)
 
     pickers = [engine, model, source, target]
-    gr.on([engine.change, model.change], refresh, pickers, [source, target], api_visibility="private")
-    swap.click(swap_languages, pickers, [source, target], api_visibility="private")
+    gr.on([engine.change, model.change], translation_languages, pickers, [source, target], api_visibility="private")
+    swap.click(translation_swap, pickers, [source, target], api_visibility="private")
     ctx.on_page_load(lambda: picker_updates(ctx, TRANSLATION_MODEL, None, "English", "French"), [source, target])
     gr.on(
         [button.click, text.submit],
