@@ -34,6 +34,19 @@ def test_chat_by_clicking(page, output_dir: Path) -> None:  # noqa: F811
     time.sleep(1)
     assert reply.inner_text() == stopped
     page.screenshot(path=str(output_dir / "chat.png"), full_page=True)
+    # Undo takes the last exchange back and puts the message in the box again.
+    conversation.get_by_role("button", name="Undo").click()
+    expect(conversation.get_by_text("What is the capital of France?")).to_have_count(0)
+    expect(panel.get_by_label("Message")).to_have_value("What is the capital of France?")
+    # Send it again, then retry: a fresh reply replaces the old one.
+    panel.get_by_role("button", name="Send").click()
+    expect(conversation.locator('[data-testid="bot"]')).to_have_count(1, timeout=30_000)
+    expect(conversation.locator('[data-testid="bot"]').last).not_to_have_text("", timeout=60_000)
+    panel.get_by_role("button", name="Stop").click()
+    conversation.get_by_role("button", name="Retry").click()
+    expect(conversation.locator('[data-testid="user"]')).to_have_count(1)
+    expect(conversation.locator('[data-testid="bot"]').last).not_to_have_text("", timeout=60_000)
+    panel.get_by_role("button", name="Stop").click()
     panel.get_by_role("button", name="New chat").click()
     expect(conversation.get_by_text("What is the capital of France?")).to_have_count(0)
     assert page.errors == []

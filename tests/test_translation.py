@@ -22,6 +22,7 @@ from apps.translation import (
     language_names,
     languages_without_loading,
     load_translation,
+    picker_updates,
     translate,
 )
 
@@ -72,6 +73,18 @@ def test_languages_follow_the_model_without_loading_it() -> None:
     assert len(m2m[0]) == 100 and m2m[1]["German"] == "de"
     assert languages_without_loading(ModelRef("Helsinki-NLP/opus-mt-en-de")) == ({"English": "en"}, {"German": "de"})
     assert marian_pair_from_name("Helsinki-NLP/opus-mt-tc-big-en-fr") == ("en", "fr")
+
+
+def test_language_pickers_follow_the_engine_and_model(tiny_app) -> None:
+    demo = tiny_app[1]
+    ctx = TabContext(SPECS["translation"], demo.settings, demo.manager, SPECS)
+    source, target = picker_updates(ctx, TRANSLATION_MODEL, "Helsinki-NLP/opus-mt-en-de", "French", "Spanish")
+    assert (source.choices, source.value) == ([("English", "English")], "English")
+    assert (target.choices, target.value) == ([("German", "German")], "German")
+    source, target = picker_updates(ctx, CHAT_MODEL, "", "English", "French")
+    assert len(source.choices) == 100 and (source.value, target.value) == ("English", "French")
+    source, _ = picker_updates(ctx, TRANSLATION_MODEL, "", "English", "French")
+    assert len(source.choices) == 202  # the tiny NLLB-like model has every FLORES-200 code
 
 
 def test_split_sentences_and_pack_keep_every_word() -> None:
