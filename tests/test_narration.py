@@ -1,0 +1,233 @@
+"""Image narration: the sentence (counts, plurals, none), boxes mapped back, DETR without timm, the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from gradio_client import Client, handle_file
+from PIL import Image
+from tiny.vision import DETECTION_LABELS, build_detr, build_rtdetr
+from vision_images import corrupt_file, write_variants
+
+from apps import SPECS
+from apps.core.errors import InputError, ModelUnavailable
+from apps.core.images import prepare_image
+from apps.core.manager import LoadRequest
+from apps.core.refs import ModelRef
+from apps.narration import (
+    NOTHING_SEEN,
+    Detection,
+    check_threshold,
+    count_phrase,
+    describe,
+    draw_detections,
+    indefinite_article,
+    load_detector,
+    plural,
+    to_detections,
+)
+
+# -- the sentence -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("labels", "sentence"),
+    [
+        (["cat", "remote", "cat", "couch"], "In this image there are two cats, a remote and a couch."),
+        (["cat"], "In this image there is a cat."),
+        (["dog", "cat"], "In this image there is a dog and a cat."),  # ties: in the order given
+        (["person"] * 3 + ["bus"] * 2, "In this image there are three people and two buses."),
+        (["car"] * 13, "In this image there are 13 cars."),
+        (["mouse", "mouse", "apple", "umbrella"], "In this image there are two mice, an apple and an umbrella."),
+        (["tv", "tv", "knife"], "In this image there are two TVs and a knife."),
+        (
+            ["traffic light", "traffic light", "wine glass"],
+            "In this image there are two traffic lights and a wine glass.",
+        ),
+        (["skis", "scissors", "scissors"], "In this image there are two pairs of scissors and a pair of skis."),
+        (["potted_plant", "Dining Table"], "In this image there is a potted plant and a dining table."),
+        ([], NOTHING_SEEN),
+        (["N/A", "n/a"], NOTHING_SEEN),
+    ],
+)
+def test_describe_counts_and_plurals(labels: list[str], sentence: str) -> None:
+    assert describe(labels) == sentence
+
+
+def test_describe_orders_by_count_then_confidence() -> None:
+    labels = ["couch", "remote", "cat", "cat"]
+    assert describe(labels, [0.6, 0.9, 0.8, 0.7]) == "In this image there are two cats, a remote and a couch."
+    assert describe(["couch", "remote"], [0.95, 0.9]) == "In this image there is a couch and a remote."
+
+
+@pytest.mark.parametrize(
+    ("noun", "expected"),
+    [
+        ("cat", "cats"),
+        ("bench", "benches"),
+        ("toothbrush", "toothbrushes"),
+        ("glass", "glasses"),
+        ("box", "boxes"),
+        ("baby", "babies"),
+        ("key", "keys"),
+        ("person", "people"),
+        ("sheep", "sheep"),
+        ("knife", "knives"),
+        ("giraffe", "giraffes"),
+        ("hot dog", "hot dogs"),
+        ("teddy bear", "teddy bears"),
+    ],
+)
+def test_plural(noun: str, expected: str) -> None:
+    assert plural(noun) == expected
+
+
+@pytest.mark.parametrize(
+    ("noun", "article"),
+    [
+        *[("apple", "an"), ("orange", "an"), ("elephant", "an"), ("umbrella", "an"), ("oven", "an"), ("hour", "an")],
+        *[("cat", "a"), ("unicorn", "a"), ("user", "a"), ("one-way sign", "a"), ("hair drier", "a")],
+    ],
+)
+def test_indefinite_article(noun: str, article: str) -> None:
+    assert indefinite_article(noun) == article
+
+
+def test_count_phrase_words_and_digits() -> None:
+    assert count_phrase("cat", 1) == "a cat"
+    assert count_phrase("cat", 2) == "two cats"
+    assert count_phrase("cat", 12) == "twelve cats"
+    assert count_phrase("cat", 20) == "20 cats"
+    assert count_phrase("skis", 1) == "a pair of skis"
+
+
+@pytest.mark.parametrize("value", ["x", None, -0.1, 1.5, float("nan")])
+def test_check_threshold_rejects(value: object) -> None:
+    with pytest.raises(InputError, match="threshold"):
+        check_threshold(value)
+
+
+# -- detections in original coordinates, drawing ---------------------------------------------------
+
+
+def test_boxes_map_back_to_the_original_image() -> None:
+    prepared = prepare_image(Image.new("RGB", (4000, 2000)), max_pixels=1_000_000)
+    assert prepared.scale < 1
+    raw = [
+        {"label": "cat", "score": 0.6, "box": {"xmin": 10, "ymin": 20, "xmax": 100, "ymax": 200}},
+        {"label": "N/A", "score": 0.9, "box": {"xmin": 0, "ymin": 0, "xmax": 5, "ymax": 5}},
+        {"label": "dog", "score": 0.8, "box": {"xmin": 0, "ymin": 0, "xmax": 10_000, "ymax": 10_000}},
+    ]
+    detections = to_detections(raw, prepared)
+    assert [d.label for d in detections] == ["dog", "cat"]  # best first, placeholder dropped
+    assert detections[0].box == (0.0, 0.0, 4000.0, 2000.0)  # clipped to the image
+    assert detections[1].box == pytest.approx(
+        (10 / prepared.scale, 20 / prepared.scale, 100 / prepared.scale, 200 / prepared.scale)
+    )
+
+
+def test_draw_detections_draws_in_the_label_colour() -> None:
+    image = Image.new("RGB", (200, 100), (255, 255, 255))
+    drawn = draw_detections(image, [Detection("cat", 0.9, (40, 40, 160, 90))])
+    assert drawn.size == image.size and image.getpixel((40, 60)) == (255, 255, 255)  # the input is untouched
+    assert drawn.getpixel((40, 60)) != (255, 255, 255)  # the box's left edge
+    assert drawn.getpixel((100, 70)) == (255, 255, 255)  # inside the box stays clear
+
+
+# -- DETR, RT-DETR: which checkpoints load without timm -------------------------------------------
+
+
+def _request(path: Path, name: str) -> LoadRequest:
+    return LoadRequest("narration", ModelRef(name), path, "cpu", "float32", False)
+
+
+def test_detr_with_transformers_resnet_loads_without_timm(tmp_path: Path) -> None:
+    """The layout of facebook/detr-resnet-50@no_timm: legacy config keys, transformers' ResNet backbone."""
+    detector = load_detector(_request(build_detr(tmp_path / "detr"), "facebook/detr-resnet-50"))
+    found = detector(Image.new("RGB", (64, 48)), threshold=0.0)
+    assert found and {item["label"] for item in found} <= set(DETECTION_LABELS)
+
+
+def test_detr_with_timm_backbone_is_refused_clearly(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    if __import__("importlib.util").util.find_spec("timm") is not None:
+        pytest.skip("timm is installed here, so a timm backbone would load")
+    folder = build_detr(tmp_path / "detr", timm_backbone=True)
+    with pytest.raises(ModelUnavailable, match=r"timm.*facebook/detr-resnet-50@no_timm"):
+        load_detector(_request(folder, "facebook/detr-resnet-50"))
+
+
+def test_rt_detr_loads(tmp_path: Path) -> None:
+    detector = load_detector(_request(build_rtdetr(tmp_path / "rtdetr"), "PekingU/rtdetr_r18vd"))
+    assert detector(Image.new("RGB", (80, 60)), threshold=0.0)
+
+
+def test_registry_lists_detr_with_its_note() -> None:
+    cards = {card.id: card for card in SPECS["narration"].cards}
+    assert cards["hustvl/yolos-tiny"] is SPECS["narration"].default
+    assert "timm" in cards["facebook/detr-resnet-50"].note and "no_timm" in cards["facebook/detr-resnet-50"].note
+
+
+# -- through the API ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, tuple[Path, tuple[int, int]]]:
+    return write_variants(tmp_path_factory.mktemp("narration-images"))
+
+
+def test_narrate_through_the_api(client: Client) -> None:
+    picture, sentence, audio, table = client.predict(
+        handle_file("assets/vision-cat.jpg"), 0.05, True, "", api_name="/narrate"
+    )
+    assert Image.open(picture).size == (451, 300)
+    assert table["headers"] == ["label", "score", "x0", "y0", "x1", "y1"]
+    assert len(table["data"]) >= 1  # random weights: ~0.14 for every box, above 0.05
+    labels = [row[0] for row in table["data"]]
+    assert set(labels) <= set(DETECTION_LABELS)
+    assert sentence == describe(labels, [row[1] for row in table["data"]])
+    samples, rate = soundfile.read(audio)
+    assert rate > 0 and len(samples) > rate // 10 and np.abs(samples).max() > 0
+
+
+def test_narrate_high_threshold_sees_nothing(client: Client) -> None:
+    _, sentence, _, table = client.predict(handle_file("assets/vision-cat.jpg"), 0.99, False, "", api_name="/narrate")
+    assert sentence == NOTHING_SEEN
+    assert table["data"] == []
+
+
+def test_narrate_without_speech_returns_no_audio(client: Client) -> None:
+    _, _, audio, _ = client.predict(handle_file("assets/vision-coffee.jpg"), 0.05, False, "", api_name="/narrate")
+    assert audio is None
+
+
+@pytest.mark.parametrize("name", ["rgb", "rgba", "greyscale", "palette", "cmyk", "exif-rotated", "huge"])
+def test_narrate_every_kind_of_image(client: Client, images, name: str) -> None:
+    path, (width, height) = images[name]
+    picture, sentence, _, table = client.predict(handle_file(str(path)), 0.05, False, "", api_name="/narrate")
+    drawn = Image.open(picture)
+    if name == "huge":  # the boxes are drawn on the working copy; the table is in original pixels
+        assert drawn.width * drawn.height <= 4_000_000 and drawn.width / drawn.height == pytest.approx(1.5, rel=0.01)
+    else:
+        assert drawn.size == (width, height)
+    assert sentence.startswith("In this image there")
+    for _, _, x0, y0, x1, y1 in table["data"]:
+        assert 0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height
+    if name == "huge":
+        assert max(row[4] for row in table["data"]) > 1000  # scaled back up, not working-copy pixels
+
+
+def test_narrate_corrupt_file_is_a_clear_error(client: Client, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match=r"not an image|damaged") as info:
+        client.predict(handle_file(str(corrupt_file(tmp_path))), 0.5, False, "", api_name="/narrate")
+    assert "Traceback" not in str(info.value)
+    _, sentence, _, _ = client.predict(handle_file("assets/vision-shapes.png"), 0.05, False, "", api_name="/narrate")
+    assert sentence.startswith("In this image")
+
+
+def test_narrate_threshold_out_of_range_is_refused(client: Client) -> None:
+    with pytest.raises(Exception, match=r"maximum|threshold"):
+        client.predict(handle_file("assets/vision-cat.jpg"), 1.5, False, "", api_name="/narrate")
