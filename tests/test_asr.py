@@ -115,7 +115,7 @@ def test_summary_says_what_was_heard() -> None:
 def test_every_format_through_the_api(client: Client, inputs: dict[str, Path], name: str) -> None:
     rate, channels, _, _ = GOOD[name]
     text, info, table = client.predict(handle_file(str(inputs[name])), api_name="/transcribe")
-    assert isinstance(text, str)
+    assert text.strip()  # the tiny Whisper always writes something
     assert f"{channels} channel(s) at {rate:,} Hz" in info
     assert windows_in(info) == 1
     assert table["headers"] == ["start", "end", "text"] and table["data"] == []  # no timestamps asked for
@@ -134,7 +134,11 @@ def test_timestamps_give_segments_inside_the_audio(client: Client, inputs: dict[
 def test_three_minutes_are_heard_window_by_window(client: Client, inputs: dict[str, Path]) -> None:
     _, info, table = client.predict(handle_file(str(inputs[LONG])), "", "", "transcribe", True, api_name="/transcribe")
     assert info.startswith("3:00 of audio (1 channel(s) at 8,000 Hz) transcribed in")
-    assert 6 <= windows_in(info) <= 8  # 30 s windows, each cut in a pause of its last 5 s
+    windows = windows_in(info)
+    assert 6 <= windows <= 8  # 30 s windows, each cut in a pause of its last 5 s
+    short, _, _ = client.predict(handle_file(str(inputs["speech-8k-int16.wav"])), api_name="/transcribe")
+    plain, _, _ = client.predict(handle_file(str(inputs[LONG])), api_name="/transcribe")
+    assert len(plain) > (windows - 1) * len(short)  # every window's words are in the transcript
     starts = [int(start.split(":")[0]) * 60 + float(start.split(":")[1]) for start, _, _ in table["data"]]
     assert max(starts) > 150  # the last windows were transcribed too, not just the first 30 s
 
@@ -193,4 +197,5 @@ def test_multilingual_whisper_takes_a_language_and_translates(tmp_path: Path, in
     for language, task, stamps in (("French", "translate", False), ("", "transcribe", True), ("de", "transcribe", 0)):
         result = transcribe(ctx, audio, language, task, bool(stamps))
         assert result.windows == 1 and result.source_rate == 22_050
-        assert isinstance(result.text, str)
+        assert result.text.strip()
+        assert bool(result.segments) == bool(stamps)

@@ -70,9 +70,11 @@ def whisper_checkpoint(out: Path, languages: tuple[str, ...] = ()) -> dict[str, 
     )
     model = WhisperForConditionalGeneration(config)
     with torch.no_grad():
-        # Random weights mostly pick one of the 1,501 timestamps, which a transcript without timestamps
-        # drops: silence them (and <|endoftext|>) so the tiny model always writes some text.
-        model.get_output_embeddings().weight[ids["<|notimestamps|>"] + 1 :] = 0
+        # Random weights mostly pick one of the 1,501 timestamps: a transcript without timestamps drops
+        # them (so it would be empty), and with timestamps Whisper re-decodes from each one (dozens of
+        # generate calls per window). Louder text tokens make the tiny model write text, one segment per
+        # window; a silent <|endoftext|> keeps it from stopping before its few tokens.
+        model.get_output_embeddings().weight[: ids["<|endoftext|>"]] *= 50
         model.get_output_embeddings().weight[ids["<|endoftext|>"]] = 0
     model.save_pretrained(out)
     multilingual = {
