@@ -70,7 +70,10 @@ def choose_voice(tts_ctx: TabContext, language: str, voices: Mapping[str, ModelC
     configured = tts_ctx.configured_model()
     card = voices.get(language)
     if card is None:
-        return None, f"No {language} voice is listed, so the configured voice `{configured.name}` speaks (its accent)."
+        return None, (
+            f"No {language} voice is listed, so the configured voice `{configured.name}` speaks; it may not "
+            f"pronounce {language} well."
+        )
     spoken_by = f"Spoken by [`{card.id}`]({card.url}) (licence {card.licence})."
     if card.ref.source == configured.source:
         return None, spoken_by
