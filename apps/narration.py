@@ -64,6 +64,8 @@ IRREGULAR_PLURALS = {
 PAIR_NOUNS = {"skis", "scissors", "glasses", "trousers", "pants", "jeans", "shorts"}  # "a pair of skis"
 SPOKEN = {"tv": "TV"}
 NOT_OBJECTS = {"", "n/a", "na", "none", "background", "no object"}  # placeholders some label maps carry
+# Detector configs whose backbone is a timm model unless the checkpoint says otherwise (transformers 5.24).
+TIMM_BY_DEFAULT = ("detr", "conditional_detr", "deformable_detr", "table-transformer", "dab-detr")
 
 PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240))
 
@@ -104,7 +106,7 @@ def check_timm_backbone(folder: Path, name: str) -> None:
         return  # the loader itself will say what is wrong with the folder
     backbone = config.get("backbone_config") or {}
     wants_timm = backbone.get("model_type") == "timm_backbone" or (
-        not backbone and config.get("use_timm_backbone", config.get("model_type") == "detr")
+        not backbone and config.get("use_timm_backbone", config.get("model_type") in TIMM_BY_DEFAULT)
     )
     if wants_timm and find_spec("timm") is None:
         raise ModelUnavailable(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from apps.narration import (
     NOTHING_SEEN,
     Detection,
     check_threshold,
+    check_timm_backbone,
     count_phrase,
     describe,
     draw_detections,
@@ -151,13 +154,33 @@ def test_detr_with_transformers_resnet_loads_without_timm(tmp_path: Path) -> Non
     assert found and {item["label"] for item in found} <= set(DETECTION_LABELS)
 
 
+@pytest.mark.skipif(find_spec("timm") is not None, reason="timm is installed here: a timm backbone would load")
 def test_detr_with_timm_backbone_is_refused_clearly(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    if __import__("importlib.util").util.find_spec("timm") is not None:
-        pytest.skip("timm is installed here, so a timm backbone would load")
     folder = build_detr(tmp_path / "detr", timm_backbone=True)
     with pytest.raises(ModelUnavailable, match=r"timm.*facebook/detr-resnet-50@no_timm"):
         load_detector(_request(folder, "facebook/detr-resnet-50"))
+
+
+@pytest.mark.skipif(find_spec("timm") is not None, reason="timm is installed here: a timm backbone would load")
+@pytest.mark.parametrize(
+    ("config", "refused"),
+    [
+        ({"model_type": "detr"}, True),  # DETR's default backbone is timm's ResNet-50
+        ({"model_type": "conditional_detr", "use_timm_backbone": True}, True),
+        ({"model_type": "detr", "backbone_config": {"model_type": "timm_backbone"}}, True),
+        ({"model_type": "detr", "use_timm_backbone": False, "backbone_config": {"model_type": "resnet"}}, False),
+        ({"model_type": "yolos"}, False),
+        ({"model_type": "rt_detr", "backbone_config": {"model_type": "rt_detr_resnet"}}, False),
+    ],
+)
+def test_check_timm_backbone(tmp_path: Path, config: dict, refused: bool) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    if refused:
+        with pytest.raises(ModelUnavailable, match="timm"):
+            check_timm_backbone(tmp_path, "org/model")
+    else:
+        check_timm_backbone(tmp_path, "org/model")  # no error
+    check_timm_backbone(tmp_path / "missing", "org/model")  # no config: the loader reports that
 
 
 def test_rt_detr_loads(tmp_path: Path) -> None:
