@@ -219,13 +219,13 @@ def build_tab(ctx: TabContext) -> None:
     @user_errors(ctx.spec.title)
     def run(
         audio_path: str | None,
-        model_name: str,
+        model: str,
         spoken_language: str,
         task_name: str,
         with_timestamps: bool,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[str, str, pd.DataFrame]:
-        result = transcribe(ctx, audio_path, spoken_language, task_name, with_timestamps, model_name, progress)
+        result = transcribe(ctx, audio_path, spoken_language, task_name, with_timestamps, model, progress)
         return result.text, summary(result, check_task(task_name)), segments_frame(result.segments)
 
     button.click(run, [audio, model, language, task, timestamps], [text, info, table], api_name="transcribe")

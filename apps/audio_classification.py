@@ -96,9 +96,9 @@ def build_tab(ctx: TabContext) -> None:
     def run(
         audio_path: str | None,
         label_text: str,
-        model_name: str,
+        model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> dict[str, float]:
-        return classify_audio(ctx, audio_path, label_text, model_name, progress)
+        return classify_audio(ctx, audio_path, label_text, model, progress)
 
     gr.on([button.click, labels.submit], run, [audio, labels, model], [scores], api_name="classify_audio")

@@ -156,7 +156,7 @@ def build_tab(ctx: TabContext) -> None:
     gr.Examples([[ctx.asset(name)] for name in EXAMPLES], inputs=[image])
 
     @user_errors(ctx.spec.title)
-    def depth_run(picture: str | None, model_name: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
-        return estimate_depth(ctx, picture, model_name, progress)
+    def depth_run(picture: str | None, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+        return estimate_depth(ctx, picture, model, progress)
 
     gr.on([button.click], depth_run, [image, model], [coloured, raw], api_name="depth")

@@ -327,10 +327,10 @@ def build_tab(ctx: TabContext) -> None:
         picture: str | None,
         score_threshold: float,
         speak_it: bool,
-        model_name: str,
+        model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
-        drawn, frame, text, speech = narrate(ctx, picture, score_threshold, speak_it, model_name, progress)
+        drawn, frame, text, speech = narrate(ctx, picture, score_threshold, speak_it, model, progress)
         return drawn, text, speech, frame
 
     gr.on(

@@ -340,10 +340,10 @@ def build_tab(ctx: TabContext) -> None:
         picture: str | None,
         chosen_points: Any,
         choice: int,
-        model_name: str,
+        model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
-        return segment(ctx, picture, chosen_points, choice, model_name, progress)
+        return segment(ctx, picture, chosen_points, choice, model, progress)
 
     @user_errors(ctx.spec.title)
     def segmentation_draw(

@@ -124,7 +124,7 @@ def build_tab(ctx: TabContext) -> None:
     gr.Examples([[EXAMPLE]], inputs=[text])
 
     @user_errors(ctx.spec.title)
-    def run(sentences: str, model_name: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
-        return similarity(ctx, sentences, model_name, progress)
+    def run(sentences: str, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+        return similarity(ctx, sentences, model, progress)
 
     gr.on([button.click, text.submit], run, [text, model], [table, pair], api_name="similarity")

@@ -140,10 +140,10 @@ def build_tab(ctx: TabContext) -> None:
     @user_errors(ctx.spec.title)
     def run(
         words: str,
-        model_name: str,
+        model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[tuple[int, np.ndarray], str]:
-        rate, waveform = synthesize(ctx, words, model_name, progress)
+        rate, waveform = synthesize(ctx, words, model, progress)
         seconds = len(waveform) / rate
         return (rate, to_int16(waveform)), f"{format_duration(seconds)} ({seconds:.1f} s) of speech at {rate:,} Hz."
 
