@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 
-from apps import SPECS, TASKS, finder_cli
+from apps import DEFAULT_MODELS, SPECS, TASKS, commands, finder_cli
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, parse_bytes
 from apps.core.spec import TabContext, TaskSpec
@@ -39,14 +39,15 @@ class Command(NamedTuple):
 COMMANDS: dict[str, Command] = {
     "find": Command(finder_cli.FIND_HELP, finder_cli.add_find_arguments, finder_cli.find_command),
     "estimate": Command(finder_cli.ESTIMATE_HELP, finder_cli.add_estimate_arguments, finder_cli.estimate_command),
+    "download": Command(commands.DOWNLOAD_HELP, commands.add_download_arguments, commands.download_command),
+    "deploy": Command(commands.DEPLOY_HELP, commands.add_deploy_arguments, commands.deploy_command),
 }
 
 
 def build_manager(settings: Settings) -> ModelManager:
     """The one model manager, with each task's configured model (registry < file < env < flags)."""
-    defaults = {spec.key: spec.default.ref for spec in TASKS if spec.default is not None}
     loaders = {spec.key: spec.load for spec in TASKS if spec.load is not None}
-    selection = ModelSelection.from_settings(defaults, settings)
+    selection = ModelSelection.from_settings(DEFAULT_MODELS, settings)
     return ModelManager(
         loaders=loaders,
         selection=selection,

@@ -201,6 +201,7 @@ TASKS: tuple[TaskSpec, ...] = (
         "recognition, translation and text-to-speech tabs' models; each step is shown.",
         api_names=("/speech_translate",),
         build=speech_translation.build_tab,
+        uses=("asr", "translation", "tts"),
         examples=("audio-speech-en.wav",),
     ),
     # -- Vision ----------------------------------------------------------------------------------
@@ -212,6 +213,7 @@ TASKS: tuple[TaskSpec, ...] = (
         "read aloud by the text-to-speech tab's voice.",
         api_names=("/narrate",),
         build=narration.build_tab,
+        uses=("tts",),
         load=narration.load_detector,
         pipeline_tag="object-detection",
         default=ModelCard("hustvl/yolos-tiny", "6.5M", "26 MB", "Apache-2.0", note="80 COCO object kinds"),
@@ -354,3 +356,4 @@ TASKS: tuple[TaskSpec, ...] = (
 )
 
 SPECS = {spec.key: spec for spec in TASKS}
+DEFAULT_MODELS = {spec.key: spec.default.ref for spec in TASKS if spec.default is not None}

@@ -9,7 +9,6 @@ fake Hub. Parameter counts come from safetensors metadata; no weights are ever d
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.core.errors import InputError, ShowcaseError
+from apps.core.hub import hub_endpoint
 from apps.core.settings import parse_bytes
 from apps.core.spec import TaskSpec
 from apps.core.weights import (
@@ -84,13 +84,6 @@ class HubUnavailable(ShowcaseError):
 
 
 # -- where the Hub is --------------------------------------------------------------------------
-
-
-def hub_endpoint() -> str:
-    """The Hub's URL now: `HF_ENDPOINT` as set at call time, else huggingface_hub's (import-time) default."""
-    from huggingface_hub import constants
-
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
 def hub_api(endpoint: str | None = None) -> Any:

@@ -1,8 +1,9 @@
 """A fake Hugging Face Hub on 127.0.0.1 for tests, so the real `huggingface_hub` code path runs offline.
 
-It answers the routes the model finder uses: `GET /api/models` (pipeline_tag, search, filter, sort,
-limit, num_parameters, expand — as the Hub does), `GET /api/models/{id}[/revision/{rev}]` (with
-`blobs=true` file sizes), and `HEAD`/`GET /{id}/resolve/{rev}/{file}` with byte ranges. Files are real
+It answers the routes the model finder and `download` use: `GET /api/models` (pipeline_tag, search,
+filter, sort, limit, num_parameters, expand — as the Hub does), `GET /api/models/{id}[/revision/{rev}]`
+(with `blobs=true` file sizes), `GET /api/models/{id}/tree/{rev}` (the file listing
+`snapshot_download` reads), and `HEAD`/`GET /{id}/resolve/{rev}/{file}` with byte ranges. Files are real
 safetensors bytes, or "virtual" ones: a real header in front of a declared size of zeros, so a
 BERT-base-sized checkpoint costs nothing. Every request is recorded in `FakeHub.requests`.
 """
@@ -135,6 +136,13 @@ class FakeRepo:
         content = self.files[name]
         return content.size if isinstance(content, VirtualFile) else len(content)
 
+    def tree(self) -> list[dict[str, Any]]:
+        """`GET /api/models/{id}/tree/{rev}?recursive=true`: every file with its size and blob id."""
+        return [
+            {"type": "file", "path": name, "size": self.size_of(name), "oid": hashlib.sha1(name.encode()).hexdigest()}
+            for name in self.files
+        ]
+
     def as_json(self, expand: list[str] | None, blobs: bool = False) -> dict[str, Any]:
         parameters = self.parameters()
         full: dict[str, Any] = {
@@ -218,6 +226,12 @@ class FakeHub:
         )
         if path == "/api/models":
             return self._json(handler, self._list(query))
+        match = re.fullmatch(r"/api/models/([^/]+/[^/]+?)/tree/[^/]+", path)
+        if match:  # the file listing snapshot_download reads
+            repo = self.repos.get(match.group(1))
+            if repo is None:
+                return self._error(handler, 404, "RepoNotFound")
+            return self._json(handler, repo.tree())
         match = re.fullmatch(r"/api/models/([^/]+/[^/]+?)(?:/revision/([^/]+))?", path)
         if match:
             repo = self.repos.get(match.group(1))

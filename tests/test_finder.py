@@ -509,7 +509,7 @@ def restore_similarity(tiny_app) -> Iterator[ModelManager]:
 def test_use_in_tab_then_the_tab_runs_the_new_model(tiny_app, client, restore_similarity: ModelManager) -> None:
     manager = restore_similarity
     ctx = TabContext(SPECS["finder"], tiny_app[1].settings, manager, SPECS)
-    bert = (KIT_DIR / "similarity" / "bert").resolve()  # a plain BERT folder under the allowed kit folder
+    bert = (KIT_DIR / "search").resolve()  # the search tab's own tiny model, under the allowed kit folder
     message = use_in_tab(ctx, str(bert), "similarity")
     assert "Sentence similarity" in message
     table, _ = client.predict("A cat sits.\nA kitten sits.", "", api_name="/similarity")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from huggingface_hub import HfApi, snapshot_download
@@ -45,8 +46,19 @@ _TORCH_BINARIES = ["*.bin", "*.pt", "*.pth"]
 _GGUF_COMPANIONS = ["*.json", "*.txt", "*.model", "*.jinja"]
 
 
+def hub_endpoint() -> str:
+    """The Hub's URL now: `HF_ENDPOINT` as set at call time, else huggingface_hub's (import-time) default."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
 class NotCached(ModelUnavailable):
     """The model is not in the local cache and the Hub cannot (or may not) be asked."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def download_patterns(filenames: list[str], gguf_file: str | None) -> dict[str, list[str]]:
@@ -88,7 +100,7 @@ def fetch(ref: ModelRef, *, offline: bool, fetch_hint: str) -> Path:
     if offline:
         return _from_cache(ref, "the app is offline (SHOWCASE_OFFLINE or HF_HUB_OFFLINE)", fetch_hint)
     try:
-        info = HfApi().model_info(ref.source, revision=ref.revision)
+        info = HfApi(endpoint=hub_endpoint()).model_info(ref.source, revision=ref.revision)
     except GatedRepoError:
         raise ModelUnavailable(
             f"`{ref.source}` is gated: accept its licence on huggingface.co and set HF_TOKEN."
@@ -112,9 +124,10 @@ def fetch(ref: ModelRef, *, offline: bool, fetch_hint: str) -> Path:
         return Path(
             snapshot_download(
                 ref.source,
-                revision=info.sha or ref.revision,
+                revision=ref.revision,  # not the commit: the cache must learn refs/main
                 allow_patterns=patterns["allow_patterns"] or None,
                 ignore_patterns=patterns["ignore_patterns"] or None,
+                endpoint=hub_endpoint(),
             )
         )
     except Exception as exc:
@@ -127,6 +140,7 @@ def _from_cache(ref: ModelRef, reason: str, fetch_hint: str) -> Path:
         raise NotCached(
             f"Model `{ref}` is not in the local Hugging Face cache and {reason}. "
             f"Fetch it first with `{fetch_hint}` on a machine with internet access, "
-            "or choose a model that is cached or a local folder."
+            "or choose a model that is cached or a local folder.",
+            reason=reason,
         )
     return path

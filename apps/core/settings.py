@@ -189,19 +189,31 @@ def parse_bytes(text: str) -> int | None:
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
+# Hugging Face Spaces' free "CPU basic" hardware: 2 vCPU, 16 GB.
+SPACES_CPU_BASIC_RAM = 16 * 10**9
+CGROUP_LIMIT_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
 def available_ram() -> int:
-    """RAM this process may use: the machine's total, capped by a cgroup limit (containers, Spaces)."""
+    """RAM this process may use: the machine's total, capped by a cgroup limit (containers, Spaces).
+
+    On Spaces without a readable limit, assume CPU basic's 16 GB: the host may report far more RAM
+    than the Space is allowed to use.
+    """
     import psutil
 
     total = psutil.virtual_memory().total
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+    limits = []
+    for limit_file in CGROUP_LIMIT_FILES:
         try:
             raw = Path(limit_file).read_text().strip()
         except OSError:
             continue
         if raw.isdigit():
-            total = min(total, int(raw))
-    return total
+            limits.append(int(raw))
+    if not limits and ON_SPACES:
+        limits.append(SPACES_CPU_BASIC_RAM)
+    return min([total, *limits])
 
 
 def read_models_file(path: Path) -> dict[str, ModelRef]:

@@ -51,6 +51,7 @@ class TaskSpec:
     load: Loader | None = None
     examples: tuple[str, ...] = ()  # file names under assets/
     pipeline_tag: str | None = None  # the Hub's pipeline tag, for the model finder
+    uses: tuple[str, ...] = ()  # other tasks whose models this one calls (narration → tts)
 
     @property
     def cards(self) -> tuple[ModelCard, ...]:

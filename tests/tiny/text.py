@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,9 @@ def build_similarity(out: Path) -> dict[str, Any]:
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    raw = out / "bert"
+    # The plain BERT folder is only a stepping stone: keep it out of `out`, or the model's parameters
+    # would be counted twice (the folder would hold two copies of the weights).
+    raw = Path(tempfile.mkdtemp(prefix="tiny-bert-"))
     vocab = wordpiece_vocab()
     tokenizer = BertTokenizer(vocab=vocab)
     config = BertConfig(
@@ -31,4 +35,5 @@ def build_similarity(out: Path) -> dict[str, Any]:
     encoder = Transformer(str(raw), max_seq_length=128)
     pooling = Pooling(encoder.get_embedding_dimension(), pooling_mode="mean")
     SentenceTransformer(modules=[encoder, pooling], device="cpu").save(str(out))
+    shutil.rmtree(raw, ignore_errors=True)
     return {"model": str(out)}
