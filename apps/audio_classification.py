@@ -8,7 +8,8 @@ import gradio as gr
 
 from apps.core.audio import AudioSource, prepare_audio, windows
 from apps.core.components import AudioInput
-from apps.core.errors import InputError, user_errors
+from apps.core.errors import user_errors
+from apps.core.labels import parse_labels as parse_candidate_labels
 from apps.core.manager import LoadRequest
 from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
@@ -16,8 +17,6 @@ from apps.core.ui import model_header, model_picker
 SAMPLE_RATE = 48_000  # CLAP's feature extractor
 WINDOW_SECONDS = 10.0  # CLAP hears 10 s; longer sounds are heard window by window and the scores averaged
 CUT_SEARCH_SECONDS = 2.0
-MAX_LABELS = 50
-MAX_LABEL_CHARS = 100
 DEFAULT_LABELS = "a person speaking, a musical tone, rain or noise, a dog barking, silence"
 
 
@@ -36,23 +35,7 @@ def load_clap(request: LoadRequest) -> Any:
 
 def parse_labels(text: Any) -> list[str]:
     """Comma-separated labels → distinct labels in order; InputError for empties, too few or too many."""
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("Enter at least two candidate labels, separated by commas (e.g. “dog barking, rain”).")
-    labels = [label.strip() for label in text.split(",")]
-    for number, label in enumerate(labels, start=1):
-        if not label:
-            raise InputError(f"Label {number} is empty: remove the extra comma, or write a label between the commas.")
-        if len(label) > MAX_LABEL_CHARS:
-            raise InputError(f"Label {number} is {len(label)} characters long; keep each under {MAX_LABEL_CHARS}.")
-    seen: dict[str, str] = {}
-    for label in labels:
-        seen.setdefault(label.casefold(), label)  # "Dog" and "dog" are one label
-    distinct = list(seen.values())
-    if len(distinct) < 2:
-        raise InputError("Enter at least two different labels, separated by commas: CLAP compares them.")
-    if len(distinct) > MAX_LABELS:
-        raise InputError(f"{len(distinct)} labels is too many; use at most {MAX_LABELS}.")
-    return distinct
+    return parse_candidate_labels(text, example="dog barking, rain", why_two="CLAP compares them.")
 
 
 def average_scores(results: list[list[dict[str, Any]]], labels: list[str]) -> dict[str, float]:

@@ -13,34 +13,17 @@ from apps.clip import ClipEncoder
 from apps.core.components import ImageInput
 from apps.core.errors import InputError, user_errors
 from apps.core.images import ImageSource, prepare_image
+from apps.core.labels import parse_labels as parse_candidate_labels
 from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
 
 DEFAULT_TEMPLATE = "a photo of a {}."  # CLIP's own prompt for zero-shot ImageNet
-MAX_LABELS = 50
-MAX_LABEL_CHARS = 100
 MAX_TEMPLATE_CHARS = 200
 
 
-def parse_labels(text: str | None) -> list[str]:
-    """Comma-separated labels → distinct labels in order (like the audio tab); InputError: empty, too few, too many."""
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("Enter at least two labels, separated by commas (e.g. “apple, banana, car”).")
-    labels = [" ".join(part.split()) for part in text.split(",")]
-    for number, label in enumerate(labels, start=1):
-        if not label:
-            raise InputError(f"Label {number} is empty: remove the extra comma, or write a label between the commas.")
-        if len(label) > MAX_LABEL_CHARS:
-            raise InputError(f"Label {number} is {len(label)} characters long; keep each under {MAX_LABEL_CHARS}.")
-    seen: dict[str, str] = {}
-    for label in labels:
-        seen.setdefault(label.casefold(), label)  # "Cat" and "cat" are one label
-    distinct = list(seen.values())
-    if len(distinct) < 2:
-        raise InputError("Enter at least two different labels, separated by commas: CLIP compares the image with each.")
-    if len(distinct) > MAX_LABELS:
-        raise InputError(f"{len(distinct)} labels is too many; use at most {MAX_LABELS}.")
-    return distinct
+def parse_labels(text: Any) -> list[str]:
+    """Comma-separated labels → distinct labels in order; InputError for empties, too few or too many."""
+    return parse_candidate_labels(text, example="apple, banana, car", why_two="CLIP compares the image with each.")
 
 
 def clean_template(template: str | None) -> str:

@@ -12,11 +12,11 @@ from PIL import Image
 
 from apps.clip import ClipEncoder, load_clip
 from apps.core.errors import InputError
+from apps.core.labels import MAX_LABELS
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
 from apps.image_classification import (
     DEFAULT_TEMPLATE,
-    MAX_LABELS,
     classify_images,
     clean_template,
     parse_labels,
