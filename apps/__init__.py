@@ -224,8 +224,9 @@ TASKS: tuple[TaskSpec, ...] = (
                 "41.6M",
                 "167 MB",
                 "Apache-2.0",
-                note="needs the timm package (not installed: it pulls in torchvision); "
-                "its timm-free revision `facebook/detr-resnet-50@no_timm` loads without it",
+                note="the course's DETR, at its `no_timm` revision: its main revision needs timm, "
+                "which pulls in torchvision",
+                revision="no_timm",
             ),
         ),
         examples=narration.EXAMPLES,

@@ -17,8 +17,10 @@ from vision_images import corrupt_file, write_variants
 from apps import SPECS
 from apps.core.errors import InputError, ModelUnavailable
 from apps.core.images import prepare_image
-from apps.core.manager import LoadRequest
+from apps.core.manager import LoadRequest, ModelManager
 from apps.core.refs import ModelRef
+from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import TabContext
 from apps.narration import (
     NOTHING_SEEN,
     Detection,
@@ -188,10 +190,20 @@ def test_rt_detr_loads(tmp_path: Path) -> None:
     assert detector(Image.new("RGB", (80, 60)), threshold=0.0)
 
 
-def test_registry_lists_detr_with_its_note() -> None:
+def test_registry_lists_detr_at_its_timm_free_revision() -> None:
     cards = {card.id: card for card in SPECS["narration"].cards}
     assert cards["hustvl/yolos-tiny"] is SPECS["narration"].default
-    assert "timm" in cards["facebook/detr-resnet-50"].note and "no_timm" in cards["facebook/detr-resnet-50"].note
+    detr = cards["facebook/detr-resnet-50"]
+    assert "timm" in detr.note and "no_timm" in detr.note
+    assert detr.ref == ModelRef("facebook/detr-resnet-50", revision="no_timm")
+    # Picking it by its plain id in the tab runs that revision.
+    ctx = TabContext(
+        SPECS["narration"],
+        Settings(),
+        ModelManager(loaders={}, selection=ModelSelection({"narration": SPECS["narration"].default.ref}), device="cpu"),
+        SPECS,
+    )
+    assert ctx.resolve_model("facebook/detr-resnet-50") == detr.ref
 
 
 # -- through the API ------------------------------------------------------------------------------

@@ -26,10 +26,11 @@ class ModelCard:
     licence: str
     note: str = ""
     gguf_file: str | None = None
+    revision: str | None = None  # a branch or tag, when the default branch is not the one to use
 
     @property
     def ref(self) -> ModelRef:
-        return ModelRef(self.id, gguf_file=self.gguf_file)
+        return ModelRef(self.id, revision=self.revision, gguf_file=self.gguf_file)
 
     @property
     def url(self) -> str:
@@ -80,6 +81,8 @@ class TabContext:
 
     def resolve_model(self, text: str | None) -> ModelRef:
         """The model a request asks for: the configured one, a curated one, or (if allowed) any."""
+        if text is not None and not isinstance(text, str):
+            raise InputError("The model must be text: a Hub id such as `org/name`, or empty for the tab's model.")
         configured = self.configured_model()
         text = (text or "").strip()
         if not text or text == str(configured):
