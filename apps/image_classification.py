@@ -9,6 +9,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from apps.batching import MAX_BATCH, Batcher
 from apps.clip import ClipEncoder
 from apps.core.components import ImageInput
 from apps.core.errors import InputError, user_errors
@@ -64,6 +65,15 @@ def classify_images(
     return results
 
 
+def classify_requests(clip: ClipEncoder, requests: Sequence[tuple[Image.Image, list[str]]]) -> list[np.ndarray]:
+    """`classify_images` over (image, prompts) pairs of several requests: one result per request."""
+    return classify_images(clip, [image for image, _ in requests], [prompts for _, prompts in requests])
+
+
+# Concurrent requests share forward passes (see apps/batching.py); each validates its input alone first.
+CLASSIFY_BATCHES: Batcher[tuple[Image.Image, list[str]], np.ndarray] = Batcher(classify_requests)
+
+
 def classify_image(
     ctx: TabContext,
     image: ImageSource,
@@ -77,7 +87,7 @@ def classify_image(
     names = parse_labels(labels)
     prompts = prompts_for(names, clean_template(template))
     with ctx.use(model, progress) as clip:
-        (probabilities,) = classify_images(clip, [prepared.working], [prompts])
+        probabilities = CLASSIFY_BATCHES.run(clip, (prepared.working, prompts))
     return {name: float(p) for name, p in zip(names, probabilities, strict=True)}
 
 
@@ -125,4 +135,5 @@ def build_tab(ctx: TabContext) -> None:
         [image_box, labels_box, template_box, model_box],
         [result],
         api_name="classify_image",
+        concurrency_limit=MAX_BATCH,  # requests run side by side; their model calls are batched
     )

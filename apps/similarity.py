@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
 import numpy as np
 import pandas as pd
 
+from apps.batching import MAX_BATCH, Batcher
 from apps.core.errors import InputError, user_errors
 from apps.core.manager import LoadRequest
 from apps.core.spec import TabContext
@@ -91,12 +93,23 @@ def _short(sentence: str, width: int = 40) -> str:
     return sentence if len(sentence) <= width else sentence[: width - 1] + "…"
 
 
+def encode_groups(encoder: Any, groups: Sequence[list[str]]) -> list[np.ndarray]:
+    """Several requests' sentences in one `encode` call: each request's (n, D) embeddings, in order."""
+    flat = [sentence for group in groups for sentence in group]
+    embeddings = np.asarray(encoder.encode(flat, convert_to_numpy=True), dtype=np.float32)
+    return np.split(embeddings, np.cumsum([len(group) for group in groups])[:-1])
+
+
+# Concurrent requests share forward passes (see apps/batching.py); each validates its input alone first.
+ENCODE_BATCHES: Batcher[list[str], np.ndarray] = Batcher(encode_groups)
+
+
 def similarity(ctx: TabContext, text: str, model: str | None = None, progress: Any = None) -> tuple[Any, str]:
     """Similarity matrix (as a heatmap table) and a sentence naming the most similar pair."""
     sentences = parse_sentences(text, ctx.settings.max_text_chars)
     with ctx.use(model, progress) as encoder:
-        embeddings = encoder.encode(sentences, convert_to_numpy=True)
-    matrix = cosine_matrix(np.asarray(embeddings, dtype=np.float32))
+        embeddings = ENCODE_BATCHES.run(encoder, sentences)
+    matrix = cosine_matrix(embeddings)
     frame = matrix_frame(sentences, matrix)
     return heatmap(frame), pair_markdown(sentences, most_similar_pair(matrix))
 
@@ -114,17 +127,27 @@ EXAMPLE = "\n".join(
 def build_tab(ctx: TabContext) -> None:
     model_header(ctx)
     with gr.Row():
-        with gr.Column():
+        with gr.Column(scale=3):
             text = gr.Textbox(label="Sentences (one per line)", lines=6, placeholder=EXAMPLE)
+        with gr.Column(scale=2):
             model = model_picker(ctx)
             button = gr.Button("Compare", variant="primary")
-        with gr.Column():
             pair = gr.Markdown(label="Most similar pair", elem_id="similarity-pair")
-            table = gr.Dataframe(label="Cosine similarity (1 = same meaning)", interactive=False, wrap=True)
+    # The whole width for the heatmap: a column per sentence, so half a page would hide some.
+    table = gr.Dataframe(
+        label="Cosine similarity (1 = same meaning)", interactive=False, wrap=True, elem_id="similarity-table"
+    )
     gr.Examples([[EXAMPLE]], inputs=[text])
 
     @user_errors(ctx.spec.title)
     def run(sentences: str, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
         return similarity(ctx, sentences, model, progress)
 
-    gr.on([button.click, text.submit], run, [text, model], [table, pair], api_name="similarity")
+    gr.on(
+        [button.click, text.submit],
+        run,
+        [text, model],
+        [table, pair],
+        api_name="similarity",
+        concurrency_limit=MAX_BATCH,  # requests run side by side; their model calls are batched
+    )

@@ -87,8 +87,13 @@ def languages_without_loading(ref: ModelRef) -> Languages:
 def model_languages(ctx: TabContext, model: str | None = None) -> Languages:
     """({name: code} sources, targets) of the model: exact from its tokenizer once loaded, else from its files."""
     ref = ctx.resolve_model(model)
-    state = ctx.manager.state_of(ctx.spec.key, ref)
-    if state is not None and state["state"] == "loaded":
+    # The snapshot, not `state_of`: that works out the device, which imports torch (seconds) while the
+    # page is being built, before any model was asked for.
+    loaded = any(
+        row["task"] == ctx.spec.key and row["model"] == str(ref) and row["state"] == "loaded"
+        for row in ctx.manager.snapshot()
+    )
+    if loaded:
         with ctx.use(model) as pipe:
             return pipe.sources, pipe.targets
     return languages_without_loading(ref)

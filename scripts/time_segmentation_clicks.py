@@ -50,6 +50,12 @@ def tiny_sam() -> object | None:
 
 def time_clicks(segmenter, repeats: int) -> tuple[float, float]:
     """Median seconds of a first click on a new image and of a second click on the same image."""
+    first, second = click_times(segmenter, repeats)
+    return statistics.median(first), statistics.median(second)
+
+
+def click_times(segmenter, repeats: int) -> tuple[list[float], list[float]]:
+    """Seconds of each first click on a new image and of each second click on the same image (bench/ uses them)."""
     first, second = [], []
     segmenter.segment(Image.new("RGB", (640, 480), (1, 2, 3)), [(320, 240)], [1])  # warm-up
     for n in range(repeats):
@@ -60,7 +66,7 @@ def time_clicks(segmenter, repeats: int) -> tuple[float, float]:
         started = time.perf_counter()
         segmenter.segment(image, [(320, 240), (100, 100)], [1, 0])
         second.append(time.perf_counter() - started)
-    return statistics.median(first), statistics.median(second)
+    return first, second
 
 
 def main() -> None:

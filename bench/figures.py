@@ -1,0 +1,249 @@
+"""Figures measured on an app served in this process: API overhead, chat streaming, throughput, segmentation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.cases import CHAT_MESSAGE, CHAT_SYSTEM, CHAT_TOKENS, Case, Inputs, chat_options, chat_prompt
+from bench.server import ECHO_API, Served, mirror_api
+from bench.stats import Stat, interleaved
+
+
+@dataclass
+class Overhead:
+    """One endpoint: API, bare model call, transport-only mirror and echo, timed in the same rounds."""
+
+    case: Case
+    kit: str
+    api: Stat
+    bare: Stat
+    fixed: Stat  # the endpoint's transport alone (its mirror), or the echo round trip for streams
+    echo: Stat
+    error: str = ""
+
+    @property
+    def fixed_ms(self) -> float:
+        return self.fixed.median * 1000
+
+    @property
+    def ratio(self) -> float:
+        """(API − fixed cost) ÷ bare: what the app adds to the model beyond moving the data, relative to it."""
+        return (self.api.median - self.fixed.median) / self.bare.median
+
+    @property
+    def raw_ratio(self) -> float:
+        return self.api.median / self.bare.median
+
+
+def api_overhead(
+    served: Served, cases: list[Case], kit: str, repeats: int, warmup: int = 1, echo: bool = True
+) -> list[Overhead]:
+    """Each case's API call, bare call, mirror and echo, interleaved round by round on the same model."""
+    client, results = served.client, []
+    mirrors = {endpoint["api_name"] for endpoint in served.endpoints()}
+    for case in cases:
+        if case.bare is None:
+            continue
+        mirror = mirror_api(case.api_name)
+        try:
+            with served.context(case.task).use() as model:
+                client.predict(*case.api_args(-1), api_name=case.api_name)  # the mirror replays this
+                calls = {
+                    "api": lambda n, case=case: client.predict(*case.api_args(n), api_name=case.api_name),
+                    "bare": lambda n, case=case, model=model: case.bare(model, n),
+                }
+                if echo or mirror not in mirrors:
+                    calls["echo"] = lambda n: client.predict("ping", api_name=ECHO_API)
+                if mirror in mirrors:
+                    calls["mirror"] = lambda n, case=case, mirror=mirror: client.predict(
+                        *case.api_args(n), api_name=mirror
+                    )
+                stats = interleaved(calls, repeats, warmup)
+        except Exception as exc:  # one broken endpoint must not hide the others' numbers
+            results.append(Overhead(case, kit, Stat(), Stat(), Stat(), Stat(), f"{type(exc).__name__}: {exc}"[:300]))
+            continue
+        fixed = stats.get("mirror") or stats["echo"]
+        results.append(Overhead(case, kit, stats["api"], stats["bare"], fixed, stats.get("echo", Stat())))
+    return results
+
+
+@dataclass
+class FirstToken:
+    kit: str
+    api: Stat
+    bare: Stat
+
+    @property
+    def ratio(self) -> float:
+        return self.api.median / self.bare.median
+
+
+def first_token_api(served: Served, max_new_tokens: int) -> float:
+    """Seconds from `client.submit` on /chat to the first piece of the reply at the client; waits for the end."""
+    started = time.perf_counter()
+    job = served.client.submit(CHAT_MESSAGE, [], CHAT_SYSTEM, max_new_tokens, 0, 0.9, 1.0, "", api_name="/chat")
+    first = None
+    for _ in job:  # blocks until the next update arrives: no polling
+        first = time.perf_counter() - started
+        break
+    job.result()
+    if first is None:
+        raise RuntimeError("/chat streamed nothing")
+    return first
+
+
+def first_token_bare(chat_model: Any, max_new_tokens: int) -> float:
+    """Seconds from calling `generate` (in a thread, with a TextIteratorStreamer) to its first piece of text."""
+    import torch
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(chat_model.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    started = time.perf_counter()
+    ids = chat_prompt(chat_model)
+
+    def run() -> None:
+        with torch.inference_mode():
+            chat_model.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                streamer=streamer,
+                **chat_options(chat_model, max_new_tokens),
+            )
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    first = None
+    for piece in streamer:
+        if piece and first is None:
+            first = time.perf_counter() - started
+    thread.join()
+    if first is None:
+        raise RuntimeError("generate streamed nothing")
+    return first
+
+
+def chat_first_token(
+    served: Served, kit: str, repeats: int, max_new_tokens: int = CHAT_TOKENS, warmup: int = 1
+) -> FirstToken:
+    """First token through the API ÷ first token of a bare streamed `generate`, same prompt, same model."""
+    with served.context("chat").use() as chat_model:
+        stats = interleaved(
+            {
+                "api": lambda n: first_token_api(served, max_new_tokens),
+                "bare": lambda n: first_token_bare(chat_model, max_new_tokens),
+            },
+            repeats,
+            warmup,
+        )
+    return FirstToken(kit, stats["api"], stats["bare"])
+
+
+@dataclass
+class Throughput:
+    api_name: str
+    kit: str
+    clients: int
+    requests: int
+    sequential: Stat  # seconds for all requests one by one
+    concurrent: Stat  # seconds for the same number of requests from `clients` clients at once
+
+    @property
+    def ratio(self) -> float:
+        """Requests per second with concurrent clients ÷ one by one."""
+        return self.sequential.median / self.concurrent.median
+
+
+def throughput(
+    served: Served,
+    api_name: str,
+    make_args: Callable[[int], tuple[Any, ...]],
+    kit: str,
+    clients: int = 8,
+    per_client: int = 3,
+    repeats: int = 3,
+) -> Throughput:
+    """`clients` × `per_client` requests one by one from one client, then from `clients` clients at once.
+
+    Every request has its own input (request n of round r), so caches do not make later rounds free.
+    """
+    pool = [served.new_client() for _ in range(clients)]
+    total = clients * per_client
+    sequential, concurrent = Stat(), Stat()
+    served.client.predict(*make_args(10**6), api_name=api_name)  # warm-up: load the model
+    for round_number in range(repeats):
+        base = 2 * round_number * total
+
+        def one_by_one(base: int = base) -> None:
+            for n in range(total):
+                served.client.predict(*make_args(base + n), api_name=api_name)
+
+        def at_once(base: int = base + total) -> None:
+            errors: list[BaseException] = []
+
+            def worker(index: int) -> None:
+                try:
+                    for k in range(per_client):
+                        pool[index].predict(*make_args(base + index * per_client + k), api_name=api_name)
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if errors:
+                raise errors[0]
+
+        runs = [(sequential, one_by_one), (concurrent, at_once)]
+        for stat, run in runs if round_number % 2 == 0 else runs[::-1]:
+            started = time.perf_counter()
+            run()
+            stat.add(time.perf_counter() - started)
+    for client in pool:
+        client.close()
+    return Throughput(api_name, kit, clients, total, sequential, concurrent)
+
+
+@dataclass
+class Clicks:
+    model: str
+    params: float  # millions
+    first: Stat
+    second: Stat
+
+    @property
+    def ratio(self) -> float:
+        return self.second.median / self.first.median
+
+
+def segmentation_clicks(segmenters: dict[str, Any], repeats: int) -> list[Clicks]:
+    """First click (encoder + decoder) vs second click on the same image (decoder only), with the
+    timing code of scripts/time_segmentation_clicks.py."""
+    from scripts.time_segmentation_clicks import click_times
+
+    results = []
+    for name, segmenter in segmenters.items():
+        first, second = click_times(segmenter, repeats)
+        params = sum(p.numel() for p in segmenter.model.parameters()) / 1e6
+        results.append(Clicks(name, params, Stat(first), Stat(second)))
+    return results
+
+
+def inputs_for_throughput(inputs: Inputs) -> dict[str, Callable[[int], tuple[Any, ...]]]:
+    """Request n's arguments for the two batched endpoints: each request a different input."""
+    from gradio_client import handle_file
+
+    from bench.cases import IMAGE_LABELS
+
+    def similarity(n: int) -> tuple[Any, ...]:
+        return (f"Request {n}: a cat sits on the mat.\nA kitten is on a rug.\nMarkets fell {n} points.", "")
+
+    def classify(n: int) -> tuple[Any, ...]:
+        return (handle_file(inputs.image_path("mm-apple.png", n)), ", ".join(IMAGE_LABELS), "", "")
+
+    return {"/similarity": similarity, "/classify_image": classify}
