@@ -22,6 +22,9 @@ from apps.core.spec import TabContext, TaskSpec
 
 CSS = """
 .gradio-container { max-width: 1280px !important; margin: auto; }
+/* A wide table (results, examples) or gallery scrolls or shrinks inside its own box instead of
+   widening the whole page on a phone: its content no longer sets the box's minimum width. */
+.gradio-container .block:has(table), .gradio-container .block:has(.grid-container) { contain: inline-size; }
 """
 
 
@@ -83,12 +86,16 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
             "# Open Model Showcase\nRun open models from the Hugging Face Hub. Models load on first use "
             "(the first request of a tab downloads and loads its model, with progress)."
         )
-        with gr.Tabs():
+        # Tabs that do not fit the width wrap onto another row (phones) rather than hide in a menu.
+        with gr.Tabs(overflow_behavior="wrap"):
             for group, specs in groups().items():
                 if len(specs) == 1:  # a group of one is just a tab
                     build_tab(specs[0], settings, manager, page_load)
                     continue
-                with gr.Tab(group, id=f"group-{group.lower()}", elem_id=f"group-{group.lower()}"), gr.Tabs():
+                with (
+                    gr.Tab(group, id=f"group-{group.lower()}", elem_id=f"group-{group.lower()}"),
+                    gr.Tabs(overflow_behavior="wrap"),
+                ):
                     for spec in specs:
                         build_tab(spec, settings, manager, page_load)
         for fn, outputs in page_load:

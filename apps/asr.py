@@ -211,7 +211,7 @@ def build_tab(ctx: TabContext) -> None:
             button = gr.Button("Transcribe", variant="primary")
         with gr.Column():
             text = gr.Textbox(label="Transcript", lines=8, buttons=["copy"], elem_id="asr-text")
-            info = gr.Markdown(elem_id="asr-info")
+            info = gr.Markdown(label="Summary", elem_id="asr-info")
             table = gr.Dataframe(headers=SEGMENT_COLUMNS, label="Segments", interactive=False, wrap=True)
     gr.Examples([[ctx.asset(name)] for name in ctx.spec.examples], inputs=[audio])
     ctx.on_page_load(lambda: gr.Dropdown(choices=language_choices()), [language])

@@ -21,6 +21,11 @@ from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
+EXAMPLES = [
+    "What is the capital of France?",
+    "Write a haiku about open-source software.",
+    "Explain in two sentences how a rainbow forms.",
+]
 MAX_NEW_TOKENS = 4096
 DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.6
@@ -441,6 +446,7 @@ def build_tab(ctx: TabContext) -> None:
         send = gr.Button("Send", variant="primary", scale=1, min_width=80)
         stop = gr.Button("Stop", variant="stop", scale=1, min_width=80)
         clear = gr.Button("New chat", scale=1, min_width=80)
+    gr.Examples(EXAMPLES, inputs=[text])
     with gr.Accordion("System prompt and generation settings", open=False):
         system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT, lines=2)
         with gr.Row():

@@ -153,7 +153,11 @@ def build_tab(ctx: TabContext) -> None:
         library = gr.Dropdown(choices=list(LIBRARIES), value="transformers", label="Library", allow_custom_value=True)
         limit = gr.Slider(1, MAX_RESULTS, value=20, step=1, label="Results")
     button = gr.Button("Find models", variant="primary")
-    summary = gr.Markdown(elem_id="finder-summary")
+    gr.Examples(
+        [["sentence-similarity", "MiniLM", "1GB"], ["text-generation", "SmolLM2", "4GB"], ["any", "whisper", ""]],
+        inputs=[task, text, max_memory],
+    )
+    summary = gr.Markdown(label="Summary", elem_id="finder-summary")
     table = gr.Dataframe(
         headers=RESULT_COLUMNS,
         datatype=["markdown", *["str"] * (len(RESULT_COLUMNS) - 1)],
@@ -176,7 +180,8 @@ def build_tab(ctx: TabContext) -> None:
                 elem_id="finder-estimate-model",
             )
             estimate_button = gr.Button("Estimate", scale=1)
-        estimate_text = gr.Markdown(elem_id="finder-estimate")
+        gr.Examples([[spec.default.id] for spec in ctx.specs.values() if spec.default][:3], inputs=[model])
+        estimate_text = gr.Markdown(label="Estimate", elem_id="finder-estimate")
         estimate_table = gr.Dataframe(headers=ESTIMATE_COLUMNS, interactive=False, label="Memory by dtype")
 
     @user_errors(ctx.spec.title)

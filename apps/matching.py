@@ -137,7 +137,7 @@ def build_tab(ctx: TabContext) -> None:
             model_box = model_picker(ctx)
             button = gr.Button("Match", variant="primary")
         with gr.Column():
-            best = gr.Markdown(elem_id="matching-best")
+            best = gr.Markdown(label="Best match", elem_id="matching-best")
             table = gr.Dataframe(
                 headers=["text", "probability", "describes the image"],
                 label="Probability that each text describes the image",

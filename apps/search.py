@@ -221,15 +221,21 @@ EXAMPLE_CORPUS = "\n".join(
 def build_tab(ctx: TabContext) -> None:
     model_header(ctx)
     with gr.Row():
-        with gr.Column():
+        with gr.Column(scale=2):
             query = gr.Textbox(label="Query", placeholder="Which passages talk about pets?")
             corpus = gr.Textbox(label="Corpus (one passage per line)", lines=8, placeholder=EXAMPLE_CORPUS)
             upload = gr.File(label="…or upload a .txt / .csv corpus", file_types=[".txt", ".csv"], type="filepath")
             top_k = gr.Slider(1, MAX_TOP_K, value=3, step=1, label="Top-k")
             model = model_picker(ctx)
             button = gr.Button("Search", variant="primary")
-        with gr.Column():
-            results = gr.Dataframe(label="Best passages (cosine similarity)", interactive=False, wrap=True)
+        with gr.Column(scale=3):
+            results = gr.Dataframe(
+                label="Best passages (cosine similarity)",
+                interactive=False,
+                wrap=True,
+                column_widths=["11%", "14%", "63%", "12%"],  # rank, score, passage, line: room for the passage
+                elem_id="search-results",
+            )
     gr.Examples([["Which passages talk about pets?", EXAMPLE_CORPUS]], inputs=[query, corpus])
 
     @user_errors(ctx.spec.title)

@@ -20,7 +20,7 @@ from apps.core.audio import AudioSource, to_int16
 from apps.core.components import AudioInput
 from apps.core.errors import InputError, user_errors
 from apps.core.spec import ModelCard, TabContext
-from apps.core.ui import model_choices
+from apps.core.ui import model_choices, model_header
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _language_pickers(ctx: TabContext) -> tuple[Any, Any]:
 
 
 def build_tab(ctx: TabContext) -> None:
-    gr.Markdown(f"## {ctx.spec.title}\n\n{ctx.spec.description}")
+    model_header(ctx)  # lists the speech recognition, translation and text-to-speech models it uses
     asr_ctx = ctx.for_task("asr")
     with gr.Row():
         with gr.Column():
@@ -153,7 +153,7 @@ def build_tab(ctx: TabContext) -> None:
             transcript = gr.Textbox(label="1. Transcript", lines=4, elem_id="speech-translation-transcript")
             translated = gr.Textbox(label="2. Translation", lines=4, elem_id="speech-translation-text")
             speech = gr.Audio(label="3. Spoken translation (WAV)", type="numpy", format="wav", interactive=False)
-            note = gr.Markdown(elem_id="speech-translation-voice")
+            note = gr.Markdown(label="Voice", elem_id="speech-translation-voice")
     gr.Examples([[ctx.asset(name), "English", "French"] for name in ctx.spec.examples], inputs=[audio, source, target])
     ctx.on_page_load(lambda: _language_pickers(ctx), [source, target])
     ctx.on_page_load(

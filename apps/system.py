@@ -60,7 +60,7 @@ def status(ctx: TabContext) -> dict[str, Any]:
 def status_table(data: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {
-            "task": key,
+            "task": info["title"],  # the tab's name; /status keeps the task keys
             "model": info["model"],
             "set by": info["origin"],
             "state": info["state"],
@@ -89,7 +89,14 @@ def process_markdown(data: dict[str, Any]) -> str:
 def build_tab(ctx: TabContext) -> None:
     gr.Markdown(f"## {ctx.spec.title}\n\n{ctx.spec.description}")
     summary = gr.Markdown()
-    table = gr.Dataframe(interactive=False, wrap=True, label="Tasks and their models")
+    table = gr.Dataframe(
+        interactive=False,
+        wrap=True,
+        label="Tasks and their models",
+        # task, model, set by, state, memory, device, error: short columns keep their words whole
+        column_widths=["15%", "27%", "16%", "10%", "11%", "8%", "13%"],
+        elem_id="system-table",
+    )
     with gr.Row():
         task = gr.Dropdown(
             choices=[(spec.title, key) for key, spec in ctx.specs.items() if spec.load is not None],
@@ -100,9 +107,9 @@ def build_tab(ctx: TabContext) -> None:
         unload = gr.Button("Unload")
         unload_all = gr.Button("Unload all idle")
         refresh = gr.Button("Refresh", variant="primary")
-    message = gr.Markdown()
+    message = gr.Markdown(elem_id="system-message")
     with gr.Accordion("Raw status (the /status API)", open=False):
-        raw = gr.JSON()
+        raw = gr.JSON(label="Status", elem_id="system-status")
 
     def render(data: dict[str, Any]) -> tuple[pd.DataFrame, str]:
         return status_table(data), process_markdown(data)

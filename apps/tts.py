@@ -134,7 +134,7 @@ def build_tab(ctx: TabContext) -> None:
             button = gr.Button("Speak", variant="primary")
         with gr.Column():
             speech = gr.Audio(label="Speech (WAV)", type="numpy", format="wav", interactive=False, buttons=["download"])
-            info = gr.Markdown(elem_id="tts-info")
+            info = gr.Markdown(label="Summary", elem_id="tts-info")
     gr.Examples([[example] for example in EXAMPLES], inputs=[text])
 
     @user_errors(ctx.spec.title)

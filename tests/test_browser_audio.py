@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, FLAGS, browser, open_tab, page  # noqa: F401
+from test_browser import CHROMIUM, FLAGS, browser, load_app, open_tab, page, watch_errors  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -74,9 +74,8 @@ def microphone_page(browser, tiny_app) -> Iterator[object]:  # noqa: F811
     chromium = browser.browser_type.launch(executable_path=CHROMIUM, args=flags, headless=True)
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, permissions=["microphone"])
     recording_page = context.new_page()
-    recording_page.errors = []
-    recording_page.on("pageerror", lambda exc: recording_page.errors.append(str(exc)))
-    recording_page.goto(tiny_app[0])
+    recording_page.errors = watch_errors(recording_page)
+    load_app(recording_page, tiny_app[0])
     yield recording_page
     chromium.close()
 

@@ -12,25 +12,6 @@ from apps import SPECS
 pytestmark = pytest.mark.browser
 
 
-def test_zero_shot_classification_from_an_example(page, output_dir: Path) -> None:  # noqa: F811
-    from playwright.sync_api import expect
-
-    panel = open_tab(page, "image_classification")
-    # The first example row fills the image, the labels and the template.
-    panel.locator(".gallery-item, tr.tr-body, button.example").filter(
-        has_text="apple, banana, car, house"
-    ).first.click()
-    expect(panel.get_by_label("Labels (comma-separated)")).to_have_value("apple, banana, car, house", timeout=10_000)
-    expect(panel.locator("img").first).to_be_visible(timeout=10_000)
-    panel.get_by_role("button", name="Classify").click()
-    result = page.locator("#image-classification-result")
-    for label in ("apple", "banana", "car", "house"):
-        expect(result).to_contain_text(label, timeout=60_000)
-    expect(result).to_contain_text("%")
-    page.screenshot(path=str(output_dir / "image_classification.png"), full_page=True)
-    assert page.errors == []
-
-
 def test_image_search_ranks_the_example_gallery(page, output_dir: Path) -> None:  # noqa: F811
     from playwright.sync_api import expect
 

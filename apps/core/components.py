@@ -18,13 +18,14 @@ class ImageInput(gr.Image):
     server error; passing the path lets `prepare_image` answer with a clear message instead.
     """
 
+    # Gradio's marker for a component that is its parent under another name (gr.ClearButton is a
+    # Button): the page draws it with the parent's code and the API calls it "Image", not "Imageinput".
+    is_template = True
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("type", "filepath")
         kwargs.setdefault("image_mode", None)
         super().__init__(**kwargs)
-
-    def get_block_name(self) -> str:
-        return "image"
 
     def get_config(self, cls: type | None = None) -> dict[str, Any]:
         # Gradio builds the config the browser gets from the class's __init__ signature; ours only
@@ -46,14 +47,13 @@ class AudioInput(gr.Audio):
     answer with a clear message instead. Microphone recordings arrive as WAV files.
     """
 
+    is_template = True  # drawn as gr.Audio and called "Audio" in the API (see ImageInput)
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("type", "filepath")
         kwargs.setdefault("format", None)  # no conversion: that would decode the file with ffmpeg
         kwargs.setdefault("sources", ["upload", "microphone"])
         super().__init__(**kwargs)
-
-    def get_block_name(self) -> str:
-        return "audio"
 
     def get_config(self, cls: type | None = None) -> dict[str, Any]:
         # Gradio builds the browser's config from the parameters of `cls.__init__`: ours takes **kwargs,

@@ -9,22 +9,37 @@ from apps.core.spec import ModelCard, TabContext
 
 def _card_line(card: ModelCard) -> str:
     note = f" — {card.note}" if card.note else ""
-    return f"[`{card.id}`]({card.url}) · {card.params} parameters · {card.size} · licence {card.licence}{note}"
+    # A plain link, not `code`: gradio draws code inside a link without the link's colour.
+    return f"[{card.id}]({card.url}) · {card.params} parameters · {card.size} · licence {card.licence}{note}"
 
 
-def header_markdown(ctx: TabContext) -> str:
-    """Tab header: title, what it does, and the configured model with its size and licence."""
-    spec = ctx.spec
+def _model_line(ctx: TabContext) -> str:
+    """The task's configured model: link, size and licence when curated; where it was set."""
     ref = ctx.configured_model()
-    card = spec.card_for(ref)
+    card = ctx.spec.card_for(ref)
     if card is not None:
         model = _card_line(card)
     elif ref.is_local:
         model = f"local folder `{ref.source}`" + (f" (`{ref.gguf_file}`)" if ref.gguf_file else "")
     else:
-        model = f"[`{ref}`](https://huggingface.co/{ref.source})"
-    origin = ctx.manager.selection.origin(spec.key)
-    lines = [f"## {spec.title}", spec.description, f"**Model:** {model} ({origin})"]
+        model = f"[{ref}](https://huggingface.co/{ref.source})"
+    return f"{model} ({ctx.manager.selection.origin(ctx.spec.key)})"
+
+
+def header_markdown(ctx: TabContext) -> str:
+    """Tab header: title, what it does, and the configured model with its size and licence.
+
+    A task that calls other tabs' models (`spec.uses`: narration speaks with the text-to-speech
+    model) lists those too, each under its tab's name.
+    """
+    spec = ctx.spec
+    lines = [f"## {spec.title}", spec.description]
+    if spec.load is not None:
+        lines.append(f"**Model:** {_model_line(ctx)}")
+    if spec.uses:
+        others = [f"- {ctx.specs[key].title}: {_model_line(ctx.for_task(key))}" for key in spec.uses]
+        intro = "**Also uses** these tabs' models:" if spec.load is not None else "**Models** (those of these tabs):"
+        lines.append("\n".join([intro, *others]))
     return "\n\n".join(line for line in lines if line)
 
 

@@ -1,0 +1,332 @@
+"""Browser: every tab of the registry, used as a visitor would — its example, submit, the output filled —
+with no uncaught error or console error, a screenshot each, and the page usable at a phone's width.
+
+A new tab fails `test_tab_by_its_example` until it has a recipe below. One page serves the module: the
+page takes seconds to build, a tab a second to drive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from test_browser import browser, open_tab, page  # noqa: F401
+
+from app import groups
+from apps import SPECS
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's CSS pixels
+WAIT = 60_000  # ms: a tab's first use loads its (tiny) model
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+EXAMPLES = "button.gallery-item, tr.tr-body"  # gr.Examples entries: one input (a button) or several (a row)
+
+
+def click_example(panel, index: int = 0) -> None:
+    """Click an entry of the tab's gr.Examples."""
+    panel.locator(EXAMPLES).nth(index).click()
+
+
+def wait_for_image_input(panel) -> None:
+    """Wait until the tab's image input shows the picture an example put there."""
+    from playwright.sync_api import expect
+
+    expect(panel.locator('[data-testid="image"] img').first).to_be_visible(timeout=10_000)
+
+
+def wait_for_audio_input(panel) -> None:
+    """Wait until the tab's audio input holds the example's sound (its player shows a Clear button)."""
+    panel.get_by_role("button", name="Clear").first.wait_for(timeout=30_000)
+
+
+def submit(panel, name: str) -> None:
+    panel.get_by_role("button", name=name, exact=True).click()
+
+
+def filled_textbox(app_page, elem_id: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(app_page.locator(f"#{elem_id} textarea")).not_to_have_value("", timeout=WAIT)
+
+
+def has_text(app_page, selector: str, text: str | re.Pattern[str]) -> None:
+    from playwright.sync_api import expect
+
+    expect(app_page.locator(selector)).to_contain_text(text, timeout=WAIT)
+
+
+# -- one recipe per tab: use the example (or an asset), submit, see the output ------------------
+
+
+def chat(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
+    click_example(panel)
+    expect(panel.get_by_label("Message")).not_to_have_value("")
+    submit(panel, "Send")
+    expect(app_page.locator('#chat-conversation [data-testid="bot"]').last).not_to_have_text("", timeout=WAIT)
+    submit(panel, "Stop")  # the tiny model would ramble to its token limit
+
+
+def translation(app_page, panel) -> None:
+    click_example(panel)
+    submit(panel, "Translate")
+    filled_textbox(app_page, "translation-output")
+
+
+def summarization(app_page, panel) -> None:
+    click_example(panel)
+    # Short summaries: the tiny model's small input splits the example into many chunks to summarize.
+    for name, value in (("Minimum length (tokens)", "0"), ("Maximum length (tokens)", "8")):
+        box = panel.get_by_label(f"number input for {name}")
+        box.fill(value)
+        box.press("Enter")
+    submit(panel, "Summarize")
+    filled_textbox(app_page, "summarization-summary")
+    has_text(app_page, "#summarization-info", "chunk")
+
+
+def similarity(app_page, panel) -> None:
+    click_example(panel)
+    submit(panel, "Compare")
+    has_text(app_page, "#similarity-pair", "Most similar pair")
+
+
+def search(app_page, panel) -> None:
+    click_example(panel)
+    submit(panel, "Search")
+    header = app_page.locator("#search-results").get_by_role("columnheader", name="score")
+    header.wait_for(timeout=WAIT)  # the ranked table's header, once results arrive
+
+
+def asr(app_page, panel) -> None:
+    click_example(panel)
+    wait_for_audio_input(panel)
+    submit(panel, "Transcribe")
+    has_text(app_page, "#asr-info", "transcribed in")
+
+
+def tts(app_page, panel) -> None:
+    click_example(panel)
+    submit(panel, "Speak")
+    has_text(app_page, "#tts-info", "of speech at")
+
+
+def audio_classification(app_page, panel) -> None:
+    click_example(panel)
+    wait_for_audio_input(panel)
+    submit(panel, "Classify")
+    has_text(app_page, "#audio-classification-scores", "%")
+
+
+def speech_translation(app_page, panel) -> None:
+    click_example(panel)
+    wait_for_audio_input(panel)
+    submit(panel, "Translate speech")
+    has_text(app_page, "#speech-translation-voice", "speaks")
+    filled_textbox(app_page, "speech-translation-text")
+
+
+def narration(app_page, panel) -> None:
+    click_example(panel)
+    wait_for_image_input(panel)
+    submit(panel, "Narrate")
+    filled_textbox(app_page, "narration-sentence")
+
+
+def segmentation(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
+    click_example(panel)
+    preview = app_page.locator("#segmentation-overlay img")
+    expect(preview).to_be_visible(timeout=30_000)
+    preview.click()  # a point in the middle of the picture
+    has_text(app_page, "#segmentation-scores", "scores")
+    expect(app_page.locator("#segmentation-mask img")).to_be_visible(timeout=WAIT)
+
+
+def depth(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
+    click_example(panel)
+    wait_for_image_input(panel)
+    submit(panel, "Estimate depth")
+    expect(app_page.locator("#depth-image img")).to_be_visible(timeout=WAIT)
+
+
+def vqa(app_page, panel) -> None:
+    click_example(panel)
+    wait_for_image_input(panel)
+    submit(panel, "Answer")
+    filled_textbox(app_page, "vqa-answer")
+
+
+def captioning(app_page, panel) -> None:
+    click_example(panel)
+    wait_for_image_input(panel)
+    submit(panel, "Caption")
+    filled_textbox(app_page, "caption-result")
+
+
+def matching(app_page, panel) -> None:
+    click_example(panel)
+    wait_for_image_input(panel)
+    submit(panel, "Match")
+    has_text(app_page, "#matching-best", "Best match")
+
+
+def image_search(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
+    click_example(panel)
+    submit(panel, "Search")
+    results = app_page.locator("#image-search-results img")
+    expect(results).to_have_count(len(SPECS["image_search"].examples), timeout=WAIT)
+
+
+def image_classification(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
+    click_example(panel)  # the image, the labels and the template
+    labels = panel.get_by_label("Labels (comma-separated)")
+    expect(labels).not_to_have_value("")
+    wait_for_image_input(panel)
+    submit(panel, "Classify")
+    has_text(app_page, "#image-classification-result", "%")
+    for label in labels.input_value().split(","):  # a score for every label
+        has_text(app_page, "#image-classification-result", label.strip())
+
+
+def finder(app_page, panel) -> None:
+    click_example(panel)
+    submit(panel, "Find models")
+    # Offline (as in tests) the finder says so and lists the local cache instead of the Hub.
+    has_text(app_page, "#finder-summary", "The Hub is not available")
+
+
+def system(app_page, panel) -> None:
+    panel.get_by_role("combobox", name="Task").click()
+    app_page.get_by_role("option", name="Sentence similarity", exact=True).click()
+    submit(panel, "Load")
+    has_text(app_page, "#system-message", "Loaded the model of Sentence similarity")
+    has_text(app_page, "#system-table", "Image narration")  # every task with a model is listed
+    row = app_page.locator("#system-table").get_by_role("row", name=re.compile(r"^Sentence similarity .* loaded"))
+    row.wait_for(timeout=WAIT)
+
+
+RECIPES: dict[str, Callable[[object, object], None]] = {
+    recipe.__name__: recipe
+    for recipe in (
+        chat,
+        translation,
+        summarization,
+        similarity,
+        search,
+        asr,
+        tts,
+        audio_classification,
+        speech_translation,
+        narration,
+        segmentation,
+        depth,
+        vqa,
+        captioning,
+        matching,
+        image_search,
+        image_classification,
+        finder,
+        system,
+    )
+}
+
+
+@pytest.mark.parametrize("key", list(SPECS))
+def test_tab_by_its_example(page, key: str, output_dir: Path) -> None:  # noqa: F811
+    assert key in RECIPES, f"tab {key!r} has no browser recipe: add one to tests/test_browser_tabs.py"
+    panel = open_tab(page, key)
+    if key != "system":  # every tab with inputs offers examples; System only shows state
+        assert panel.locator(EXAMPLES).count(), f"tab {key!r} has no gr.Examples"
+    RECIPES[key](page, panel)
+    (output_dir / "tabs").mkdir(exist_ok=True)
+    page.screenshot(path=str(output_dir / "tabs" / f"{key}.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_every_recipe_is_a_tab() -> None:
+    assert set(RECIPES) <= set(SPECS), f"recipes for tabs that do not exist: {sorted(set(RECIPES) - set(SPECS))}"
+
+
+def horizontal_overflow(app_page) -> dict[str, int]:
+    """How far the page and the main column are wider than the window (0 = no horizontal scroll)."""
+    return app_page.evaluate(
+        """() => {
+            const main = document.querySelector('.gradio-container');
+            return {
+                page: document.documentElement.scrollWidth - window.innerWidth,
+                main: main.scrollWidth - main.clientWidth,
+            };
+        }"""
+    )
+
+
+def test_phone_width_every_tab_reachable_without_horizontal_scroll(page, output_dir: Path) -> None:  # noqa: F811
+    page.set_viewport_size(PHONE)
+    sideways, off_screen = {}, []
+    for key, spec in SPECS.items():
+        open_tab(page, key)
+        # The tab bars wrap onto more rows rather than hide tabs in a menu: the tabs are on screen.
+        group = groups()[spec.group or spec.title]
+        for title in {spec.group if len(group) > 1 else spec.title, spec.title}:
+            box = page.get_by_role("tab", name=title, exact=True).bounding_box()
+            if not box or box["x"] < 0 or box["x"] + box["width"] > PHONE["width"]:
+                off_screen.append(title)
+        overflow = horizontal_overflow(page)
+        if overflow != {"page": 0, "main": 0}:
+            sideways[key] = overflow
+        if key in ("chat", "similarity", "narration", "finder"):
+            page.screenshot(path=str(output_dir / f"phone-{key}.png"), full_page=True)
+    assert sideways == {}, f"tabs that scroll sideways at {PHONE['width']} px (by px): {sideways}"
+    assert off_screen == [], f"tabs off screen at {PHONE['width']} px: {off_screen}"
+    assert page.errors == []
+
+
+def test_dark_mode_heatmap_is_readable(page) -> None:  # noqa: F811
+    """In dark mode the similarity heatmap's text stays readable on its coloured cells."""
+    page.emulate_media(color_scheme="dark")  # gradio follows the system's scheme unless ?__theme= is set
+    try:
+        panel = open_tab(page, "similarity")
+        click_example(panel)
+        submit(panel, "Compare")
+        has_text(page, "#similarity-pair", "Most similar pair")
+        assert page.evaluate("document.body.classList.contains('dark')")
+        contrasts = page.evaluate(
+            """() => [...document.querySelectorAll('#tab-similarity table td')].map(cell => {
+                const parse = c => (c.match(/[\\d.]+/g) || []).map(Number);
+                const luminance = ([r, g, b]) => [r, g, b].map(v => { v /= 255;
+                    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+                    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+                // The cell's own colour laid over the page's (the heatmap colours are translucent).
+                let [r, g, b, a = 1] = parse(getComputedStyle(cell).backgroundColor);
+                let node = cell.parentElement, base = [0, 0, 0];
+                while (node) { const c = parse(getComputedStyle(node).backgroundColor);
+                    if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) { base = c.slice(0, 3); break; }
+                    node = node.parentElement; }
+                const back = [r, g, b].map((v, i) => v * a + base[i] * (1 - a));
+                const text = parse(getComputedStyle(cell.querySelector('span, div') || cell).color);
+                const [hi, lo] = [luminance(back), luminance(text)].sort((x, y) => y - x);
+                return (hi + 0.05) / (lo + 0.05);
+            })"""
+        )
+        assert contrasts, "the heatmap has no cells"
+        assert min(contrasts) >= 4.5, f"heatmap text contrast {min(contrasts):.2f} < 4.5 (WCAG AA) in dark mode"
+    finally:
+        page.emulate_media(color_scheme="light")
+    assert page.errors == []
