@@ -24,6 +24,9 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # A microphone for recording tests: Chromium's fake device (a beeping tone), allowed without asking.
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
 ]
 
 
@@ -74,7 +77,7 @@ def page(browser, tiny_app) -> Iterator[object]:
     with `assert page.errors == []`."""
     page = _module_pages.get(id(browser))
     if page is None or page.is_closed():
-        page = browser.new_context(viewport=DESKTOP).new_page()
+        page = browser.new_context(viewport=DESKTOP, permissions=["microphone"]).new_page()
         page.errors = watch_errors(page)
         load_app(page, tiny_app[0])
         _module_pages[id(browser)] = page
