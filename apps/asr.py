@@ -10,7 +10,7 @@ import gradio as gr
 import pandas as pd
 
 from apps.core.audio import AudioSource, format_duration, prepare_audio, resample, windows
-from apps.core.components import AudioInput
+from apps.core.components import AudioInput, CheckboxInput
 from apps.core.errors import InputError, user_errors
 from apps.core.manager import LoadRequest
 from apps.core.spec import TabContext
@@ -68,6 +68,8 @@ def whisper_languages() -> dict[str, str]:
 
 def language_code(language: str | None) -> str | None:
     """A Whisper language code for a name or code (`"French"`, `"fr"` → `"fr"`); None for detect."""
+    if language is not None and not isinstance(language, str):
+        raise InputError("The spoken language must be a name or code such as “French” or “fr” (or empty to detect it).")
     text = (language or "").strip().lower()
     if not text or text in ("auto", "detect", "detect automatically"):
         return None
@@ -207,7 +209,7 @@ def build_tab(ctx: TabContext) -> None:
                     value="transcribe",
                     label="Task",
                 )
-            timestamps = gr.Checkbox(label="Show timestamps (segments)", value=False)
+            timestamps = CheckboxInput(label="Show timestamps (segments)", value=False)
             button = gr.Button("Transcribe", variant="primary")
         with gr.Column():
             text = gr.Textbox(label="Transcript", lines=8, buttons=["copy"], elem_id="asr-text")

@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from apps.core.components import SliderInput
 from apps.core.errors import InputError, user_errors
 from apps.core.manager import LoadRequest
 from apps.core.spec import TabContext
@@ -370,7 +371,10 @@ def stream_chat(
     if not isinstance(system_prompt, str | None):
         raise InputError("The system prompt must be text.")
     system_prompt = system_prompt or ""
-    if len(system_prompt) + sum(len(m["content"]) for m in past) > ctx.settings.max_text_chars * 4:
+    limit = ctx.settings.max_text_chars
+    if len(system_prompt) > limit:
+        raise InputError(f"The system prompt is {len(system_prompt):,} characters long; the limit is {limit:,}.")
+    if len(system_prompt) + sum(len(m["content"]) for m in past) > limit * 4:
         raise InputError("The conversation is too long for this app; clear it and start again.")
     options = generation_options(max_new_tokens, temperature, top_p, repetition_penalty)
     with ctx.use(model, progress) as chat_model:
@@ -450,12 +454,12 @@ def build_tab(ctx: TabContext) -> None:
     with gr.Accordion("System prompt and generation settings", open=False):
         system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT, lines=2)
         with gr.Row():
-            max_new = gr.Slider(16, MAX_NEW_TOKENS, value=DEFAULT_MAX_NEW_TOKENS, step=16, label="Max new tokens")
-            temperature_slider = gr.Slider(
+            max_new = SliderInput(16, MAX_NEW_TOKENS, value=DEFAULT_MAX_NEW_TOKENS, step=16, label="Max new tokens")
+            temperature_slider = SliderInput(
                 0, 2, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature", info="0 = greedy (deterministic)"
             )
-            top_p_slider = gr.Slider(0.05, 1, value=DEFAULT_TOP_P, step=0.05, label="Top-p")
-            penalty = gr.Slider(
+            top_p_slider = SliderInput(0.05, 1, value=DEFAULT_TOP_P, step=0.05, label="Top-p")
+            penalty = SliderInput(
                 0.5, 2, value=DEFAULT_REPETITION_PENALTY, step=0.05, label="Repetition penalty", info="1 = none"
             )
     picker = model_picker(ctx)

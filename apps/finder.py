@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from apps.core.components import SliderInput
 from apps.core.errors import InputError, user_errors
 from apps.core.spec import TabContext, TaskSpec
 from apps.finder_estimate import ESTIMATE_COLUMNS, FORMULAS, estimate, estimate_rows, estimate_summary
@@ -151,7 +152,7 @@ def build_tab(ctx: TabContext) -> None:
         )
         licence = gr.Dropdown(choices=list(LICENCES), value="any", label="Licence", allow_custom_value=True)
         library = gr.Dropdown(choices=list(LIBRARIES), value="transformers", label="Library", allow_custom_value=True)
-        limit = gr.Slider(1, MAX_RESULTS, value=20, step=1, label="Results")
+        limit = SliderInput(1, MAX_RESULTS, value=20, step=1, label="Results")
     button = gr.Button("Find models", variant="primary")
     gr.Examples(
         [["sentence-similarity", "MiniLM", "1GB"], ["text-generation", "SmolLM2", "4GB"], ["any", "whisper", ""]],

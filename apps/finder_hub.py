@@ -213,6 +213,10 @@ def parse_query(
     limit: float | None = 20,
 ) -> Query:
     """Validate what a person typed into a Query; raises InputError with what to fix."""
+    texts = {"task": task, "search text": search, "sort": sort, "precision": precision, "licence": licence}
+    for what, value in (*texts.items(), ("library", library)):
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"The {what} must be text, not {type(value).__name__}.")
     search = (search or "").strip()
     if len(search) > 200:
         raise InputError("The search text is too long: use at most 200 characters.")

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from apps.core.components import CheckboxInput, FileInput
 from apps.core.errors import InputError, user_errors
 from apps.core.images import ImageSource, prepare_image
+from apps.core.outputs import GalleryOutput
 from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
 
@@ -128,14 +130,14 @@ def build_tab(ctx: TabContext) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             query_box = gr.Textbox(label="Search for", placeholder="a sunset over the sea", max_lines=1)
-            uploads_box = gr.File(
+            uploads_box = FileInput(
                 label="Your images (optional)", file_count="multiple", file_types=["image"], type="filepath"
             )
-            include_box = gr.Checkbox(value=True, label="Include the example images", info="Shown below.")
+            include_box = CheckboxInput(value=True, label="Include the example images", info="Shown below.")
             model_box = model_picker(ctx)
             button = gr.Button("Search", variant="primary")
         with gr.Column(scale=3):
-            results = gr.Gallery(label="Best match first", columns=3, height=420, elem_id="image-search-results")
+            results = GalleryOutput(label="Best match first", columns=3, height=420, elem_id="image-search-results")
             table = gr.Dataframe(headers=["rank", "image", "score"], label="Similarity (cosine)", interactive=False)
     gr.Gallery(
         [(ctx.asset(name), name) for name in ctx.spec.examples],

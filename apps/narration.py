@@ -17,10 +17,11 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from apps import tts  # narration speaks with the text-to-speech tab's own function
-from apps.core.components import ImageInput
+from apps.core.components import CheckboxInput, ImageInput, SliderInput
 from apps.core.errors import InputError, ModelUnavailable, ShowcaseError, user_errors
 from apps.core.images import ImageSource, PreparedImage, prepare_image
 from apps.core.manager import LoadRequest
+from apps.core.outputs import AudioOutput, ImageOutput
 from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
 
@@ -304,7 +305,7 @@ def build_tab(ctx: TabContext) -> None:
     with gr.Row():
         with gr.Column():
             image = ImageInput(label="Image", height=360)
-            threshold = gr.Slider(
+            threshold = SliderInput(
                 0.05,
                 0.99,
                 value=DEFAULT_THRESHOLD,
@@ -312,13 +313,13 @@ def build_tab(ctx: TabContext) -> None:
                 label="Score threshold",
                 info="Only objects the model is at least this sure of are kept.",
             )
-            spoken = gr.Checkbox(value=True, label="Speak the sentence (text-to-speech tab's model)")
+            spoken = CheckboxInput(value=True, label="Speak the sentence (text-to-speech tab's model)")
             model = model_picker(ctx)
             button = gr.Button("Narrate", variant="primary")
         with gr.Column():
-            annotated = gr.Image(label="Detected objects", format="jpeg", interactive=False)
+            annotated = ImageOutput(label="Detected objects", format="jpeg", interactive=False)
             sentence = gr.Textbox(label="Narration", interactive=False, elem_id="narration-sentence")
-            audio = gr.Audio(label="Spoken", type="numpy", interactive=False)
+            audio = AudioOutput(label="Spoken", type="numpy", interactive=False)
             table = gr.Dataframe(label="Detections (original image pixels)", interactive=False, headers=COLUMNS)
     gr.Examples([[ctx.asset(name)] for name in EXAMPLES], inputs=[image])
 

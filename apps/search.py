@@ -20,6 +20,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from apps.core.components import FileInput, SliderInput
 from apps.core.errors import InputError, user_errors
 from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
@@ -224,8 +225,8 @@ def build_tab(ctx: TabContext) -> None:
         with gr.Column(scale=2):
             query = gr.Textbox(label="Query", placeholder="Which passages talk about pets?")
             corpus = gr.Textbox(label="Corpus (one passage per line)", lines=8, placeholder=EXAMPLE_CORPUS)
-            upload = gr.File(label="…or upload a .txt / .csv corpus", file_types=[".txt", ".csv"], type="filepath")
-            top_k = gr.Slider(1, MAX_TOP_K, value=3, step=1, label="Top-k")
+            upload = FileInput(label="…or upload a .txt / .csv corpus", file_types=[".txt", ".csv"], type="filepath")
+            top_k = SliderInput(1, MAX_TOP_K, value=3, step=1, label="Top-k")
             model = model_picker(ctx)
             button = gr.Button("Search", variant="primary")
         with gr.Column(scale=3):

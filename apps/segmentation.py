@@ -23,6 +23,7 @@ from apps.core.components import ImageInput
 from apps.core.errors import InputError, user_errors
 from apps.core.images import ImageSource, image_hash, prepare_image
 from apps.core.manager import LoadRequest
+from apps.core.outputs import ImageOutput
 from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
 
@@ -300,14 +301,14 @@ def build_tab(ctx: TabContext) -> None:
             points = gr.JSON(value=[], label="Points [x, y, label] (original pixels)", elem_id="segmentation-points")
             model = model_picker(ctx)
         with gr.Column():
-            overlay = gr.Image(
+            overlay = ImageOutput(
                 label="Click on the object (upload an image first)",
                 interactive=False,
                 format="jpeg",
                 elem_id="segmentation-overlay",
             )
             scores = gr.JSON(label="Scores", elem_id="segmentation-scores")
-            mask = gr.Image(
+            mask = ImageOutput(
                 label="Mask (PNG, original size)",
                 format="png",
                 image_mode="L",

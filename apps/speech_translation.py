@@ -19,6 +19,7 @@ from apps.core import hub
 from apps.core.audio import AudioSource, to_int16
 from apps.core.components import AudioInput
 from apps.core.errors import InputError, user_errors
+from apps.core.outputs import AudioOutput
 from apps.core.spec import ModelCard, TabContext
 from apps.core.ui import model_choices, model_header
 
@@ -42,6 +43,8 @@ def registry_voices() -> Mapping[str, ModelCard]:
 
 def check_languages(source: str | None, target: str | None, names: list[str]) -> tuple[str, str]:
     """Source and target as given, if the translation model offers both and they differ."""
+    if not all(isinstance(name, str | None) for name in (source, target)):
+        raise InputError("The languages must be names from the list, such as “English” or “French”.")
     source, target = (source or "").strip(), (target or "").strip()
     for side, name in (("spoken (source)", source), ("target", target)):
         if not name:
@@ -152,7 +155,7 @@ def build_tab(ctx: TabContext) -> None:
         with gr.Column():
             transcript = gr.Textbox(label="1. Transcript", lines=4, elem_id="speech-translation-transcript")
             translated = gr.Textbox(label="2. Translation", lines=4, elem_id="speech-translation-text")
-            speech = gr.Audio(label="3. Spoken translation (WAV)", type="numpy", format="wav", interactive=False)
+            speech = AudioOutput(label="3. Spoken translation (WAV)", type="numpy", format="wav", interactive=False)
             note = gr.Markdown(label="Voice", elem_id="speech-translation-voice")
     gr.Examples([[ctx.asset(name), "English", "French"] for name in ctx.spec.examples], inputs=[audio, source, target])
     ctx.on_page_load(lambda: _language_pickers(ctx), [source, target])

@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from apps.core.components import SliderInput
 from apps.core.errors import InputError, user_errors
 from apps.core.manager import LoadRequest
 from apps.core.spec import TabContext
@@ -131,8 +132,8 @@ def build_tab(ctx: TabContext) -> None:
         with gr.Column():
             text = gr.Textbox(label="Document", lines=12, placeholder=EXAMPLE)
             with gr.Row():
-                low = gr.Slider(0, 512, value=DEFAULT_MIN_TOKENS, step=1, label="Minimum length (tokens)")
-                high = gr.Slider(
+                low = SliderInput(0, 512, value=DEFAULT_MIN_TOKENS, step=1, label="Minimum length (tokens)")
+                high = SliderInput(
                     1, MAX_SUMMARY_TOKENS, value=DEFAULT_MAX_TOKENS, step=1, label="Maximum length (tokens)"
                 )
             model = model_picker(ctx)

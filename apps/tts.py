@@ -13,6 +13,7 @@ import numpy as np
 from apps.core.audio import format_duration, peak_normalize, to_int16
 from apps.core.errors import InputError, ModelUnavailable, user_errors
 from apps.core.manager import LoadRequest
+from apps.core.outputs import AudioOutput
 from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
 
@@ -133,7 +134,9 @@ def build_tab(ctx: TabContext) -> None:
             model = model_picker(ctx)
             button = gr.Button("Speak", variant="primary")
         with gr.Column():
-            speech = gr.Audio(label="Speech (WAV)", type="numpy", format="wav", interactive=False, buttons=["download"])
+            speech = AudioOutput(
+                label="Speech (WAV)", type="numpy", format="wav", interactive=False, buttons=["download"]
+            )
             info = gr.Markdown(label="Summary", elem_id="tts-info")
     gr.Examples([[example] for example in EXAMPLES], inputs=[text])
 

@@ -70,7 +70,8 @@ def client(tiny_app):
     """A gradio_client Client connected to the tiny-model app."""
     from gradio_client import Client
 
-    return Client(tiny_app[0], verbose=False)
+    # Plain http: without ssl_verify=False, httpx loads the CA bundle on every request (~0.1 s of CPU each).
+    return Client(tiny_app[0], verbose=False, ssl_verify=False)
 
 
 @pytest.fixture(scope="session")

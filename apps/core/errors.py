@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 log = logging.getLogger("showcase")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_WORD_CHARS = 120  # a longer "word" in a message is an echo of the input (1 MB of text, a path)
+_LONG_WORD = re.compile(rf"\S{{{MAX_WORD_CHARS + 1},}}")
+
+
+def readable(message: str) -> str:
+    """The message with every overlong word cut short, so an echoed input cannot flood the page."""
+    return _LONG_WORD.sub(lambda match: match.group()[: MAX_WORD_CHARS - 20] + "…" + match.group()[-10:], message)
 
 
 class ShowcaseError(Exception):
@@ -41,10 +50,10 @@ def user_errors(task_title: str) -> Callable[[F], F]:
             if isinstance(exc, gr.Error):
                 return exc
             if isinstance(exc, ShowcaseError):
-                return gr.Error(str(exc), print_exception=False)
+                return gr.Error(readable(str(exc)), print_exception=False)
             log.exception("%s failed", task_title)
             return gr.Error(
-                f"{task_title} failed: {type(exc).__name__}: {exc}. "
+                f"{task_title} failed: {type(exc).__name__}: {readable(str(exc))}. "
                 "Try other input or another model; the details are in the server log.",
                 print_exception=False,
             )

@@ -28,6 +28,12 @@ from apps.core.weights import bytes_for, estimate_load_bytes, format_bytes
 
 log = logging.getLogger("showcase.manager")
 
+# One loader runs at a time in the whole process (every manager). transformers' `from_pretrained` swaps
+# process-wide state while it builds a model (`PreTrainedModel.tie_weights`, `torch.nn.init`, torch's
+# default dtype) and imports lazily: two loads at once leave models with untied weights on the meta
+# device, or fail with "cannot import name ...". Downloads (`fetch`) still run side by side.
+_LOADING = threading.Lock()
+
 ProgressFn = Callable[..., Any]
 
 
@@ -238,6 +244,8 @@ class ModelManager:
         if self.budget is not None and not ref.is_local and hub.cached_path(ref) is None and not self.offline:
             self._check_remote_size(entry)
         path = self._fetch(ref, offline=self.offline, fetch_hint=f"python app.py download {entry.task}")
+        if not self.trust_remote_code:
+            refuse_remote_code(path, ref)  # before any loader: the model's own code must not even be imported
         try:
             estimate = estimate_load_bytes(path, ref.gguf_file, entry.dtype)
         except Exception as exc:  # unreadable headers only cost us the estimate
@@ -247,7 +255,14 @@ class ModelManager:
         if progress is not None:
             progress(0.5, desc=f"Loading {ref.name} ({format_bytes(estimate)}) on {entry.device}…")
         request = LoadRequest(entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code)
-        value = self.loaders[entry.task](request)
+        if not _LOADING.acquire(blocking=False):
+            if progress is not None:
+                progress(0.5, desc=f"Waiting for another model to finish loading, then {ref.name}…")
+            _LOADING.acquire()
+        try:
+            value = self.loaders[entry.task](request)
+        finally:
+            _LOADING.release()
         size = measure_bytes(value) or estimate
         with self._cond:
             entry.value, entry.size, entry.state = value, size, State.LOADED
@@ -354,6 +369,32 @@ def _row(entry: Entry) -> dict[str, Any]:
         "load_seconds": round(entry.loaded_in, 2),
         "error": entry.error,
     }
+
+
+def refuse_remote_code(path: Path, ref: ModelRef) -> None:
+    """Raise ModelUnavailable if the model in `path` only loads by running its own Python code.
+
+    That is a config whose `auto_map` names code in the repository for a model type transformers
+    does not know. (A known type with an `auto_map` loads with transformers' own code.)
+    """
+    import json
+
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return  # no config (e.g. a GGUF folder): nothing names custom code
+    if not isinstance(config, dict) or not config.get("auto_map"):
+        return
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    if config.get("model_type") in CONFIG_MAPPING_NAMES:
+        return
+    raise ModelUnavailable(
+        f"`{ref.name}` ships its own Python code (`auto_map` in its config.json), which would run with the "
+        "server's rights, and this app does not run model code unless it is allowed: start it with "
+        "--trust-remote-code (or SHOWCASE_TRUST_REMOTE_CODE=true) if you trust this model, or choose "
+        "a model that transformers supports itself."
+    )
 
 
 def measure_bytes(value: Any) -> int:

@@ -12,6 +12,7 @@ from huggingface_hub.utils import validate_repo_id
 from apps.core.errors import InputError
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+MAX_REF_CHARS = 1000  # far above any Hub id (org/name@revision#file.gguf) or sensible folder path
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,13 @@ class ModelRef:
         text = (text or "").strip()
         if not text:
             raise InputError("No model given: enter a Hub model id such as `org/name` or a local folder.")
+        if len(text) > MAX_REF_CHARS:
+            raise InputError(
+                f"The model given is {len(text):,} characters long: enter a Hub model id such as `org/name` "
+                "or a local folder."
+            )
+        if not text.isprintable():  # NUL and other control characters are never part of an id or a path
+            raise InputError("The model given contains control characters: enter a Hub model id or a local folder.")
         source, _, gguf_file = text.partition("#")
         gguf_file = gguf_file.strip() or None
         source = source.strip()
@@ -71,7 +79,7 @@ class ModelRef:
                     f"Local model folder `{source}` is not allowed here: only Hub model ids, or folders "
                     "under SHOWCASE_LOCAL_MODEL_DIRS, can be chosen at run time."
                 )
-            if not local.exists():
+            if not _exists(local):
                 raise InputError(f"Local model path `{local}` does not exist.")
             if local.is_file() and local.suffix == ".gguf" and gguf_file is None:
                 local, gguf_file = local.parent, local.name
@@ -92,13 +100,21 @@ class ModelRef:
 def _local_path(source: str, base_dir: Path | None) -> Path | None:
     if source.startswith(("/", ".", "~")):
         path = Path(source).expanduser()
-    elif (base_dir or Path.cwd()).joinpath(source).exists():  # like from_pretrained: a folder wins
+    elif _exists((base_dir or Path.cwd()).joinpath(source)):  # like from_pretrained: a folder wins
         path = Path(source)
     else:
         return None
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
     return path.resolve()
+
+
+def _exists(path: Path) -> bool:
+    """`path.exists()`, False for names the file system refuses (too long, NUL bytes)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _is_within(path: Path, root: Path) -> bool:

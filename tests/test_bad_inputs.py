@@ -1,0 +1,679 @@
+"""Bad-input matrix: every public endpoint gets every bad input that fits its parameters.
+
+Each case says what must happen. Most inputs must fail with a clear message: a sentence matching the
+case's pattern, never gradio's generic "upstream Gradio app has raised an exception", a traceback or a
+leaked Python exception ("AttributeError: ..."). Some are legitimately accepted (silence transcribes to
+nothing and says so; an empty caption prefix means none; a huge image is downscaled) and their answer's
+shape is checked. After every refused input the same endpoint must still answer a good request.
+
+`test_every_endpoint_and_parameter_has_bad_inputs` reads the registry and the live API: a new endpoint,
+or a parameter without the bad inputs its type calls for, fails the suite until cases are added here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bad_files import HUGE_SIZE, write_bad_files
+from conftest import KIT_DIR, ROOT
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from apps import TASKS
+
+MB_TEXT = "x" * 1_000_000
+WHITESPACE = "  \n\t  \n "
+INVALID_ID = "not a model!!"
+UNCACHED_ID = "nobody/no-such-model-here"
+APPLE = ROOT / "assets" / "mm-apple.png"  # 320 × 320
+SPEECH = ROOT / "assets" / "audio-speech-en.wav"
+GENERIC = "upstream Gradio app has raised an exception"
+LEAKED_EXCEPTION = re.compile(r"\b[A-Z]\w*(Error|Exception):")  # "AttributeError: 'int' object…"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to send: a name in the bad-files folder, or a path."""
+
+    name: str
+
+
+def upload(path: Path) -> Upload:
+    return Upload(str(path))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: `value` goes to `param` (plus `also`); it must fail with `error` or be accepted and `check`ed."""
+
+    param: str
+    kind: str
+    value: Any
+    error: str | None = None  # a regex the message must match; None: the input is accepted
+    check: Callable[[Any], None] | None = None  # the accepted answer's shape
+    also: dict[str, Any] = field(default_factory=dict)  # other parameters this case changes
+    label: str = ""  # tells apart cases of the same parameter and kind
+
+    @property
+    def id(self) -> str:
+        return "-".join(part.replace(" ", "_") for part in (self.param, self.kind, self.label) if part)
+
+
+# -- what each kind of parameter must be sent ----------------------------------------------------
+
+TEXT = ("empty", "whitespace", "1 MB text")
+MODEL = ("invalid model id", "uncached model id", "wrong type")
+NEEDED = {
+    "Textbox": TEXT,
+    "Slider": ("wrong type", "out of range"),
+    "Checkbox": ("wrong type",),
+    "Json": ("wrong type",),
+    "Dropdown": ("unknown choice",),
+    "Radio": ("unknown choice",),
+    "Image": ("corrupt file", "wrong kind of file", "wrong type", "huge image"),
+    "Audio": ("corrupt file", "wrong kind of file", "zero-length audio", "silence", "wrong type"),
+    "File": ("corrupt file", "wrong type"),
+}
+# Inputs the issue names that belong to one endpoint's meaning rather than to a parameter type.
+EXTRA_NEEDED = {
+    "/segment": {("chosen_points", "out of range")},
+    "/classify_image": {("labels", "one label")},
+    "/classify_audio": {("label_text", "one label")},
+    "/translate": {("source_language", "unknown choice"), ("target_language", "unknown choice")},
+    "/transcribe": {("spoken_language", "unknown choice")},
+    "/speech_translate": {("source_language", "unknown choice"), ("target_language", "unknown choice")},
+    "/estimate_memory": {("model_text", "invalid model id"), ("model_text", "uncached model id")},
+}
+
+
+def needed_kinds(parameter: dict[str, Any]) -> tuple[str, ...]:
+    """The bad inputs a parameter of the live API must be sent, from its component (and default)."""
+    component = parameter["component"]
+    if component == "Dropdown" and str(parameter.get("parameter_default") or "").startswith(str(KIT_DIR)):
+        return MODEL  # a model picker: its default is the tiny kit's folder of that task
+    return NEEDED[component]
+
+
+# -- checks of accepted answers ------------------------------------------------------------------
+
+
+def is_text(value: Any) -> None:
+    assert isinstance(value, str) and value.strip(), value
+
+
+def table(value: Any, headers: list[str] | None = None, rows: int | None = None) -> None:
+    assert isinstance(value, dict) and "data" in value, value
+    if headers is not None:
+        assert value["headers"] == headers
+    if rows is not None:
+        assert len(value["data"]) == rows
+
+
+def label_scores(value: Any, labels: set[str] | None = None) -> None:
+    confidences = {row["label"]: row["confidence"] for row in value["confidences"]}
+    assert math.isclose(sum(confidences.values()), 1.0, abs_tol=1e-3)
+    assert value["label"] == max(confidences, key=confidences.get)
+    if labels is not None:
+        assert set(confidences) == labels
+
+
+def image_size(path: Any) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.size
+
+
+def check_similarity(out: Any) -> None:
+    table(out[0], ["sentence", "1", "2"], 2)
+    assert "Most similar pair" in out[1]
+
+
+def check_search(out: Any) -> None:
+    table(out, ["rank", "score", "passage", "line"], 1)
+
+
+def check_summary(out: Any) -> None:
+    is_text(out[0])
+    assert "chunk" in out[1]
+
+
+def check_transcript(out: Any) -> None:
+    text, summary, segments = out
+    assert isinstance(text, str) and "of audio" in summary
+    table(segments, ["start", "end", "text"])
+
+
+def check_silent_transcript(out: Any) -> None:
+    text, summary, segments = out
+    assert text == "" and "silent" in summary
+    table(segments, ["start", "end", "text"], 0)
+
+
+def check_speech(out: Any) -> None:
+    wav, summary = out
+    assert Path(wav).is_file() and "of speech" in summary
+
+
+def check_speech_translation(out: Any) -> None:
+    transcript, translation, wav, note = out
+    is_text(transcript)
+    is_text(translation)
+    assert Path(wav).is_file() and note
+
+
+def check_narration(out: Any, size: tuple[int, int] | None = None) -> None:
+    drawn, sentence, speech, detections = out
+    assert Path(drawn).is_file() and speech is None
+    assert sentence.endswith(".")
+    table(detections, ["label", "score", "x0", "y0", "x1", "y1"])
+    if size is not None:  # boxes are in the original's pixels
+        assert all(0 <= row[2] <= row[4] <= size[0] and 0 <= row[3] <= row[5] <= size[1] for row in detections["data"])
+
+
+def check_mask(size: tuple[int, int]) -> Callable[[Any], None]:
+    def check(out: Any) -> None:
+        mask, summary = out
+        assert image_size(mask) == size and summary["size"] == list(size)
+        assert len(summary["scores"]) == 3
+
+    return check
+
+
+def check_depth(size: tuple[int, int]) -> Callable[[Any], None]:
+    def check(out: Any) -> None:
+        coloured, raw = out
+        assert image_size(coloured) == size and image_size(raw) == size
+
+    return check
+
+
+def check_match(out: Any) -> None:
+    table(out[0], ["text", "probability", "describes the image"], 2)
+    assert "Best match" in out[1]
+
+
+def check_gallery(rows: int) -> Callable[[Any], None]:
+    def check(out: Any) -> None:
+        gallery, ranks = out
+        assert len(gallery) == rows
+        table(ranks, ["rank", "image", "score"], rows)
+
+    return check
+
+
+def check_found(out: Any) -> None:
+    found, summary = out
+    assert "model" in found["headers"]
+    is_text(summary)
+
+
+def check_estimate(out: Any) -> None:
+    found, summary = out
+    assert found["data"][0][0] == "fp32"
+    assert "parameters" in summary
+
+
+def check_status(out: Any) -> None:
+    assert set(out) >= {"tasks", "process"}
+
+
+# -- good requests: what each endpoint must still answer after a bad one ---------------------------
+
+GOOD: dict[str, tuple[dict[str, Any], Callable[[Any], None]]] = {
+    "/chat": (
+        {
+            "message": "hi",
+            "history": [],
+            "system_prompt": "",
+            "max_new_tokens": 16,
+            "temperature": 0,
+            "top_p": 0.9,
+            "repetition_penalty": 1.0,
+            "model": "",
+        },
+        is_text,
+    ),
+    "/translate": (
+        {
+            "text": "hello world",
+            "source_language": "English",
+            "target_language": "French",
+            "engine": "Translation model",
+            "model": "",
+        },
+        is_text,
+    ),
+    "/summarize": (
+        {"text": "The cat sits on the mat. " * 3, "min_tokens": 1, "max_tokens": 8, "model": ""},
+        check_summary,
+    ),
+    "/similarity": ({"sentences": "A cat sits.\nA kitten sits.", "model": ""}, check_similarity),
+    "/search": (
+        {"query": "pets", "corpus": "a cat\nthe market", "corpus_file": None, "top_k": 1, "model": ""},
+        check_search,
+    ),
+    "/transcribe": (
+        {
+            "audio_path": upload(SPEECH),
+            "model": "",
+            "spoken_language": "",
+            "task_name": "transcribe",
+            "with_timestamps": False,
+        },
+        check_transcript,
+    ),
+    "/speak": ({"words": "hello world", "model": ""}, check_speech),
+    "/classify_audio": (
+        {"audio_path": upload(SPEECH), "label_text": "speech, rain", "model": ""},
+        lambda out: label_scores(out, {"speech", "rain"}),
+    ),
+    "/speech_translate": (
+        {
+            "audio_path": upload(SPEECH),
+            "source_language": "English",
+            "target_language": "French",
+            "asr_model_name": "",
+        },
+        check_speech_translation,
+    ),
+    "/narrate": (
+        {"picture": upload(APPLE), "score_threshold": 0.5, "speak_it": False, "model": ""},
+        check_narration,
+    ),
+    "/segment": (
+        {"picture": upload(APPLE), "chosen_points": [[100, 100, 1]], "choice": 0, "model": ""},
+        check_mask((320, 320)),
+    ),
+    "/depth": ({"picture": upload(APPLE), "model": ""}, check_depth((320, 320))),
+    "/answer": ({"image": upload(APPLE), "question": "what is it?", "model": ""}, is_text),
+    "/caption": ({"image": upload(APPLE), "prefix": "", "model": ""}, is_text),
+    "/match": ({"image": upload(APPLE), "texts": "an apple\na car", "model": ""}, check_match),
+    "/image_search": (
+        {"query": "an apple", "images": [upload(APPLE)], "include_examples": False, "model": ""},
+        check_gallery(1),
+    ),
+    "/classify_image": (
+        {"image": upload(APPLE), "labels": "apple, car", "template": "", "model": ""},
+        lambda out: label_scores(out, {"apple", "car"}),
+    ),
+    "/find_models": (
+        {
+            "task_tag": "any",
+            "search_text": "",
+            "sort_key": "downloads",
+            "memory": "",
+            "dtype": "float16",
+            "licence_id": "any",
+            "library_tag": "any",
+            "count": 5,
+        },
+        check_found,
+    ),
+    "/estimate_memory": ({"model_text": str(KIT_DIR / "similarity")}, check_estimate),
+    "/status": ({}, check_status),
+}
+
+
+# -- the cases -----------------------------------------------------------------------------------
+
+
+def text_cases(
+    param: str, empty: str | None, whitespace: str | None, long: str, accept: Callable | None = None
+) -> list:
+    """Empty, whitespace-only and 1 MB text for `param`: a pattern each must fail with, or None to accept."""
+    cases = []
+    for kind, value, error in (
+        ("empty", "", empty),
+        ("whitespace", WHITESPACE, whitespace),
+        ("1 MB text", MB_TEXT, long),
+    ):
+        cases.append(Case(param, kind, value, error=error, check=None if error else accept))
+    return cases
+
+
+# Variants of a kind run on one endpoint only: the code that refuses them is shared (core helpers), so
+# one endpoint shows it, and the matrix stays fast.
+
+
+def model_cases(param: str = "model", variants: bool = False) -> list[Case]:
+    cases = [
+        Case(param, "invalid model id", INVALID_ID, error="is not a valid model id: use a Hub id"),
+        Case(
+            param, "uncached model id", UNCACHED_ID, error="not in the local Hugging Face cache and the app is offline"
+        ),
+        Case(param, "wrong type", 42, error="The model must be text"),
+    ]
+    if variants:
+        cases += [
+            Case(param, "invalid model id", "/etc", error="is not allowed here", label="folder outside the allowed"),
+            Case(param, "invalid model id", MB_TEXT, error="1,000,000 characters long", label="1 MB"),
+            Case(param, "invalid model id", "org/name\x00", error="control characters", label="NUL"),
+        ]
+    return cases
+
+
+def slider_cases(param: str, low: float, high: float, label: str) -> list[Case]:
+    return [
+        Case(param, "wrong type", "abc", error=f"“{re.escape(label)}” must be a number from {low:g} to {high:g}"),
+        Case(param, "out of range", high * 10 + 1, error=f"greater than maximum value {high:g}"),
+    ]
+
+
+def image_cases(
+    param: str, huge: Callable[[Any], None], huge_also: dict[str, Any] | None = None, variants: bool = False
+) -> list[Case]:
+    cases = [
+        Case(param, "corrupt file", Upload("corrupt.png"), error="damaged or truncated"),
+        Case(param, "wrong kind of file", Upload("silence.wav"), error="not an image this app can read"),
+        Case(param, "wrong type", 42, error="The image must be an image file"),
+        Case(param, "huge image", Upload("huge.png"), check=huge, also=huge_also or {}),
+    ]
+    if variants:
+        cases += [
+            Case(param, "wrong kind of file", Upload("not-an-image.png"), error="not an image", label="text"),
+            Case(param, "wrong type", None, error="No image: upload an image", label="none"),
+            Case(param, "huge image", Upload("bomb.png"), error="too large to open safely", label="bomb"),
+        ]
+    return cases
+
+
+def audio_cases(param: str, silence: Case, variants: bool = False) -> list[Case]:
+    cases = [
+        Case(param, "corrupt file", Upload("corrupt.wav"), error="damaged or truncated"),
+        Case(param, "wrong kind of file", Upload("huge.png"), error="not audio this app can read"),
+        Case(param, "zero-length audio", Upload("empty.wav"), error="empty \\(0 bytes\\)"),
+        silence,
+        Case(param, "wrong type", 42, error="The audio must be an audio file"),
+    ]
+    if variants:
+        cases += [
+            Case(
+                param,
+                "zero-length audio",
+                Upload("no-frames.wav"),
+                error="empty \\(0 seconds long\\)",
+                label="0 frames",
+            ),
+            Case(param, "wrong type", None, error="No audio: upload a file", label="none"),
+        ]
+    return cases
+
+
+HUGE = HUGE_SIZE
+CASES: dict[str, list[Case]] = {
+    "/chat": [
+        *text_cases("message", "Type a message", "Type a message", "1,000,000 characters long; the limit is 50,000"),
+        Case("history", "wrong type", "not a list", error="history must be a list of messages"),
+        Case("history", "wrong type", [{"role": "robot", "content": "beep"}], error="role 'robot'", label="role"),
+        *text_cases("system_prompt", None, None, "system prompt is 1,000,000 characters long", accept=is_text),
+        *slider_cases("max_new_tokens", 16, 4096, "Max new tokens"),
+        *slider_cases("temperature", 0, 2, "Temperature"),
+        *slider_cases("top_p", 0.05, 1, "Top-p"),
+        *slider_cases("repetition_penalty", 0.5, 2, "Repetition penalty"),
+        *model_cases(),
+    ],
+    "/translate": [
+        *text_cases("text", "Enter some text to translate", "Enter some text", "1,000,000 characters long"),
+        Case("source_language", "unknown choice", "Klingon", error="cannot translate from 'Klingon'"),
+        Case("target_language", "unknown choice", "Klingon", error="cannot translate into 'Klingon'"),
+        Case("target_language", "unknown choice", "English", error="languages are the same", label="same"),
+        Case("source_language", "wrong type", 42, error="Choose a source language"),
+        Case("engine", "unknown choice", "Bogus", error="not in the list of choices"),
+        *model_cases(),
+    ],
+    "/summarize": [
+        *text_cases("text", "Paste a document", "Paste a document", "1,000,000 characters long"),
+        *slider_cases("min_tokens", 0, 512, "Minimum length (tokens)"),
+        *slider_cases("max_tokens", 1, 1024, "Maximum length (tokens)"),
+        Case(
+            "min_tokens",
+            "out of range",
+            100,
+            also={"max_tokens": 10},
+            error="between 0 and the maximum",
+            label="min>max",
+        ),
+        *model_cases(),
+    ],
+    "/similarity": [
+        *text_cases("sentences", "at least two sentences", "at least two sentences", "1,000,000 characters long"),
+        Case("sentences", "wrong type", 42, error="at least two sentences"),  # gradio hands the text box "42"
+        *model_cases(variants=True),
+    ],
+    "/search": [
+        *text_cases("query", "Type a query", "Type a query", "1,000,000 characters long"),
+        *text_cases("corpus", "corpus is empty", "corpus is empty", "limit for the text box is 50,000"),
+        Case("corpus_file", "corrupt file", Upload("binary.txt"), error="is not a text file"),
+        Case("corpus_file", "corrupt file", Upload("huge.png"), error="Invalid file type", label="image"),
+        Case("corpus_file", "wrong type", 42, error="must be a file"),
+        *slider_cases("top_k", 1, 100, "Top-k"),
+        Case("top_k", "out of range", 5, error="the corpus has only 2 passages", label="above corpus"),
+        *model_cases(),
+    ],
+    "/transcribe": [
+        *audio_cases(
+            "audio_path",
+            Case("audio_path", "silence", Upload("silence.wav"), check=check_silent_transcript),
+            variants=True,
+        ),
+        Case("spoken_language", "unknown choice", "Klingon", error="Whisper does not know the language"),
+        Case("spoken_language", "unknown choice", "French", error="understands English only", label="english-only"),
+        Case("spoken_language", "wrong type", 42, error="spoken language must be a name or code"),
+        Case("task_name", "unknown choice", "bogus", error="not in the list of choices"),
+        Case("task_name", "unknown choice", "translate", error="understands English only", label="translate"),
+        Case("with_timestamps", "wrong type", "abc", error="must be true or false"),
+        *model_cases(),
+    ],
+    "/speak": [
+        *text_cases("words", "Enter some text to speak", "Enter some text to speak", "1,000,000 characters long"),
+        Case("words", "unspeakable text", "日本語", error="cannot speak this text"),
+        *model_cases(),
+    ],
+    "/classify_audio": [
+        *audio_cases(
+            "audio_path",
+            Case(
+                "audio_path", "silence", Upload("silence.wav"), check=lambda out: label_scores(out, {"speech", "rain"})
+            ),
+        ),
+        *text_cases("label_text", "at least two labels", "at least two labels", "keep each under 100"),
+        Case("label_text", "one label", "rain", error="at least two different labels"),
+        Case("label_text", "one label", "rain,,wind", error="Label 2 is empty", label="blank"),
+        *model_cases(),
+    ],
+    "/speech_translate": [
+        *audio_cases("audio_path", Case("audio_path", "silence", Upload("silence.wav"), error="recording is silent")),
+        Case("source_language", "unknown choice", "Klingon", error="does not offer “Klingon” as the spoken"),
+        Case("target_language", "unknown choice", "Klingon", error="does not offer “Klingon” as the target"),
+        Case("target_language", "unknown choice", "English", error="are the same", label="same"),
+        Case("source_language", "wrong type", 42, error="languages must be names from the list"),
+        *model_cases("asr_model_name"),
+    ],
+    "/narrate": [
+        *image_cases("picture", lambda out: check_narration(out, HUGE), variants=True),
+        *slider_cases("score_threshold", 0.05, 0.99, "Score threshold"),
+        Case("speak_it", "wrong type", "abc", error="must be true or false"),
+        *model_cases(),
+    ],
+    "/segment": [
+        *image_cases("picture", check_mask(HUGE), {"chosen_points": [[HUGE[0] - 1, HUGE[1] - 1, 1]]}),
+        Case("chosen_points", "out of range", [[320, 5, 1]], error=r"outside the image, which is 320×320 pixels"),
+        Case("chosen_points", "wrong type", "abc", error="Points must be a JSON list"),
+        Case("chosen_points", "empty", [], error="Add at least one point"),
+        Case("chosen_points", "out of range", [[5, 5, 7]], error="has label 7", label="label"),
+        Case("chosen_points", "out of range", [[5, 5, 0]], error="All points are background", label="no object"),
+        Case("choice", "unknown choice", 9, error="not in the list of choices"),
+        *model_cases(),
+    ],
+    "/depth": [*image_cases("picture", check_depth(HUGE)), *model_cases()],
+    "/answer": [
+        *image_cases("image", is_text),
+        *text_cases("question", "Type a question", "Type a question", "ask in at most 500"),
+        *model_cases(),
+    ],
+    "/caption": [
+        *image_cases("image", is_text),
+        *text_cases("prefix", None, None, "keep it under 200", accept=is_text),  # no prefix is fine
+        *model_cases(),
+    ],
+    "/match": [
+        *image_cases("image", check_match),
+        *text_cases("texts", "at least one description", "at least one description", "keep each under 300"),
+        Case("texts", "too many lines", "\n".join(["a text"] * 21), error="21 descriptions is too many"),
+        *model_cases(),
+    ],
+    "/image_search": [
+        *text_cases("query", "Type what you are looking for", "Type what you are looking for", "keep it under 300"),
+        Case("images", "corrupt file", [Upload("corrupt.png")], error=r"Image 1 \(corrupt.png\): .*damaged"),
+        Case("images", "corrupt file", [Upload("silence.wav")], error="Invalid file type", label="audio"),
+        Case("images", "wrong type", 42, error="must be a list of files"),
+        Case("images", "empty", [], error="gallery is empty"),
+        Case("images", "huge image", [Upload("huge.png")], check=check_gallery(1)),
+        Case("include_examples", "wrong type", "abc", error="must be true or false"),
+        *model_cases(),
+    ],
+    "/classify_image": [
+        *image_cases("image", lambda out: label_scores(out, {"apple", "car"})),
+        *text_cases("labels", "at least two labels", "at least two labels", "keep each under 100"),
+        Case("labels", "one label", "apple", error="at least two different labels"),
+        Case("labels", "one label", "apple, Apple", error="at least two different labels", label="repeated"),
+        *text_cases("template", None, None, "keep it under 200", accept=label_scores),  # empty: the default
+        Case("template", "wrong type", "no braces", error="must contain {} exactly once"),
+        *model_cases(),
+    ],
+    "/find_models": [
+        Case("task_tag", "unknown choice", "Klingon task", error="is not a Hub task"),
+        Case("task_tag", "wrong type", 42, error="task must be text"),
+        *text_cases("search_text", None, None, "search text is too long", accept=check_found),
+        Case("sort_key", "unknown choice", "bogus", error="not in the list of choices"),
+        *text_cases("memory", None, None, "Cannot read .* as a memory size", accept=check_found),
+        Case("memory", "unreadable size", "lots", error="Cannot read `lots` as a memory size"),
+        Case("dtype", "unknown choice", "float8", error="not in the list of choices"),
+        Case("licence_id", "unknown choice", "weird licence!!", error="is not a licence id"),
+        Case("library_tag", "unknown choice", "bogus lib", error="is not a library id"),
+        *slider_cases("count", 1, 100, "Results"),
+    ],
+    "/estimate_memory": [
+        *text_cases("model_text", "Enter a Hub model id", "Enter a Hub model id", "1,000,000 characters long"),
+        Case("model_text", "invalid model id", INVALID_ID, error="is not a valid model id"),
+        Case("model_text", "uncached model id", UNCACHED_ID, error="not in the local cache"),
+        Case("model_text", "invalid model id", "/etc", error="is not allowed here", label="outside folder"),
+    ],
+    "/status": [],  # no parameters: nothing can be sent wrong (it is part of the load test's mix)
+}
+
+
+# -- the tests -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_bad_files(tmp_path_factory.mktemp("bad-inputs"))
+
+
+def resolve(value: Any, files: dict[str, Path]) -> Any:
+    """Case values with their `Upload`s turned into gradio_client file handles."""
+    if isinstance(value, Upload):
+        return handle_file(str(files.get(value.name, value.name)))
+    if isinstance(value, list):
+        return [resolve(item, files) for item in value]
+    return value
+
+
+def call(client: Client, api_name: str, params: dict[str, Any], files: dict[str, Path]) -> Any:
+    return client.predict(**{name: resolve(value, files) for name, value in params.items()}, api_name=api_name)
+
+
+@dataclass
+class Outcome:
+    """What one case got: the answer or the error, then the good request's answer or error."""
+
+    answer: Any = None
+    error: BaseException | None = None
+    good: Any = None
+    good_error: BaseException | None = None
+
+
+def run_endpoint(url: str, api_name: str, files: dict[str, Path]) -> dict[str, Outcome]:
+    """Send an endpoint its bad inputs in order, each refused one followed by the good request."""
+    client = Client(url, verbose=False, ssl_verify=False)  # plain http: no CA bundle to load per request
+    good = GOOD[api_name][0]
+    outcomes = {}
+    for case in CASES[api_name]:
+        outcome = outcomes[case.id] = Outcome()
+        try:
+            outcome.answer = call(client, api_name, {**good, case.param: case.value, **case.also}, files)
+        except Exception as exc:
+            outcome.error = exc
+        if outcome.error is None:
+            continue  # an answer is itself a good request answered
+        try:
+            outcome.good = call(client, api_name, good, files)
+        except Exception as exc:
+            outcome.good_error = exc
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def outcomes(tiny_app: tuple[str, Any], bad_files: dict[str, Path]) -> dict[tuple[str, str], Outcome]:
+    """Every case's outcome. Endpoints run side by side (each has its own queue), each one's cases in order."""
+    with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
+        futures = {api_name: pool.submit(run_endpoint, tiny_app[0], api_name, bad_files) for api_name in CASES}
+    return {
+        (api_name, case_id): outcome
+        for api_name, future in futures.items()
+        for case_id, outcome in future.result().items()
+    }
+
+
+def assert_clear(message: str, pattern: str) -> None:
+    """A message for a person: a sentence that says what is wrong, not gradio's generic text or a Python error."""
+    assert GENERIC not in message and "Traceback" not in message, message
+    assert not LEAKED_EXCEPTION.search(message), f"a Python exception leaked: {message}"
+    assert 15 <= len(message) <= 1000 and len(message.split()) >= 4, f"not a readable sentence: {message[:300]!r}"
+    assert re.search(pattern, message, re.IGNORECASE), f"{message!r} does not match {pattern!r}"
+
+
+MATRIX = [(api_name, case) for api_name, cases in CASES.items() for case in cases]
+
+
+@pytest.mark.parametrize(("api_name", "case"), MATRIX, ids=[f"{api}:{case.id}" for api, case in MATRIX])
+def test_bad_input(outcomes: dict[tuple[str, str], Outcome], api_name: str, case: Case) -> None:
+    outcome = outcomes[(api_name, case.id)]
+    if case.error is None:  # accepted: the answer has the right shape
+        assert outcome.error is None, f"refused: {outcome.error!r}"
+        case.check(outcome.answer)
+        return
+    assert isinstance(outcome.error, AppError), f"not refused by the app: {outcome.error!r} / {outcome.answer!r}"
+    assert_clear(str(outcome.error), case.error)
+    assert outcome.good_error is None, f"the good request after it failed: {outcome.good_error!r}"
+    GOOD[api_name][1](outcome.good)  # ...the endpoint still answers
+
+
+def test_every_endpoint_and_parameter_has_bad_inputs(client: Client) -> None:
+    """The matrix covers the registry's and the live API's endpoints, and each parameter's bad inputs."""
+    registry = {name for spec in TASKS for name in spec.api_names}
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(CASES) == registry == set(api), "add the new endpoint's bad inputs to CASES (and GOOD)"
+    assert set(GOOD) == set(CASES)
+    for api_name, endpoint in api.items():
+        names = [parameter["parameter_name"] for parameter in endpoint["parameters"]]
+        assert set(GOOD[api_name][0]) == set(names), f"{api_name}: the good request must name every parameter"
+        needed = {
+            (parameter["parameter_name"], kind)
+            for parameter in endpoint["parameters"]
+            for kind in needed_kinds(parameter)
+        }
+        needed |= EXTRA_NEEDED.get(api_name, set())
+        covered = {(case.param, case.kind) for case in CASES[api_name]}
+        assert not needed - covered, f"{api_name} lacks bad inputs: {sorted(needed - covered)}"
+        assert {case.param for case in CASES[api_name]} <= set(names), f"{api_name}: a case names an unknown parameter"
+    ids = [f"{api}:{case.id}" for api, case in MATRIX]
+    assert len(ids) == len(set(ids)), "two cases share an id: give one a label"
