@@ -19,7 +19,6 @@ from apps import SPECS
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
 PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's CSS pixels
 WAIT = 60_000  # ms: a tab's first use loads its (tiny) model
 
@@ -250,11 +249,16 @@ RECIPES: dict[str, Callable[[object, object], None]] = {
 
 @pytest.mark.parametrize("key", list(SPECS))
 def test_tab_by_its_example(page, key: str, output_dir: Path) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
     assert key in RECIPES, f"tab {key!r} has no browser recipe: add one to tests/test_browser_tabs.py"
     panel = open_tab(page, key)
     if key != "system":  # every tab with inputs offers examples; System only shows state
         assert panel.locator(EXAMPLES).count(), f"tab {key!r} has no gr.Examples"
     RECIPES[key](page, panel)
+    # The screenshot once every output has settled (gradio dims outputs that wait for an event).
+    expect(panel.locator(".pending, .generating")).to_have_count(0, timeout=WAIT)
+    page.mouse.move(0, 0)  # no hover highlight on the button just clicked
     (output_dir / "tabs").mkdir(exist_ok=True)
     page.screenshot(path=str(output_dir / "tabs" / f"{key}.png"), full_page=True)
     assert page.errors == []
@@ -298,35 +302,41 @@ def test_phone_width_every_tab_reachable_without_horizontal_scroll(page, output_
     assert page.errors == []
 
 
-def test_dark_mode_heatmap_is_readable(page) -> None:  # noqa: F811
-    """In dark mode the similarity heatmap's text stays readable on its coloured cells."""
-    page.emulate_media(color_scheme="dark")  # gradio follows the system's scheme unless ?__theme= is set
+HEATMAP_CONTRASTS = """() => [...document.querySelectorAll('#similarity-table [style*="background-color"]')]
+    .map(cell => {
+    const parse = c => (c.match(/[\\d.]+/g) || []).map(Number);
+    const luminance = ([r, g, b]) => [r, g, b].map(v => { v /= 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+    // The cell's colour (translucent) laid over the first opaque background behind it.
+    const [r, g, b, a = 1] = parse(getComputedStyle(cell).backgroundColor);
+    let node = cell.parentElement, base = [255, 255, 255];
+    while (node) { const c = parse(getComputedStyle(node).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) { base = c.slice(0, 3); break; }
+        node = node.parentElement; }
+    const back = [r, g, b].map((v, i) => v * a + base[i] * (1 - a));
+    const text = parse(getComputedStyle(cell.querySelector('span') || cell).color);
+    const [hi, lo] = [luminance(back), luminance(text)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+})"""
+
+
+def test_heatmap_is_readable_in_dark_and_light_mode(page) -> None:  # noqa: F811
+    """The similarity heatmap's numbers stay readable on their coloured cells (WCAG AA contrast)."""
+    from apps.similarity import EXAMPLE
+
+    panel = open_tab(page, "similarity")
+    click_example(panel)
+    submit(panel, "Compare")
+    has_text(page, "#similarity-pair", "Most similar pair")
+    cells = len(EXAMPLE.splitlines()) ** 2
     try:
-        panel = open_tab(page, "similarity")
-        click_example(panel)
-        submit(panel, "Compare")
-        has_text(page, "#similarity-pair", "Most similar pair")
-        assert page.evaluate("document.body.classList.contains('dark')")
-        contrasts = page.evaluate(
-            """() => [...document.querySelectorAll('#tab-similarity table td')].map(cell => {
-                const parse = c => (c.match(/[\\d.]+/g) || []).map(Number);
-                const luminance = ([r, g, b]) => [r, g, b].map(v => { v /= 255;
-                    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
-                    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
-                // The cell's own colour laid over the page's (the heatmap colours are translucent).
-                let [r, g, b, a = 1] = parse(getComputedStyle(cell).backgroundColor);
-                let node = cell.parentElement, base = [0, 0, 0];
-                while (node) { const c = parse(getComputedStyle(node).backgroundColor);
-                    if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) { base = c.slice(0, 3); break; }
-                    node = node.parentElement; }
-                const back = [r, g, b].map((v, i) => v * a + base[i] * (1 - a));
-                const text = parse(getComputedStyle(cell.querySelector('span, div') || cell).color);
-                const [hi, lo] = [luminance(back), luminance(text)].sort((x, y) => y - x);
-                return (hi + 0.05) / (lo + 0.05);
-            })"""
-        )
-        assert contrasts, "the heatmap has no cells"
-        assert min(contrasts) >= 4.5, f"heatmap text contrast {min(contrasts):.2f} < 4.5 (WCAG AA) in dark mode"
+        for scheme in ("dark", "light"):
+            page.emulate_media(color_scheme=scheme)  # gradio follows the system's scheme unless ?__theme= is set
+            page.wait_for_function("dark => document.body.classList.contains('dark') === dark", arg=scheme == "dark")
+            contrasts = page.evaluate(HEATMAP_CONTRASTS)
+            assert len(contrasts) == cells, f"{len(contrasts)} coloured heatmap cells, expected {cells}"
+            assert min(contrasts) >= 4.5, f"heatmap contrast {min(contrasts):.2f} < 4.5 in {scheme} mode"
     finally:
         page.emulate_media(color_scheme="light")
     assert page.errors == []
