@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench import server  # noqa: F401  # sets the offline environment before gradio is imported
 from bench.kits import Kit, RealModels, medium_kit, real_models, tiny_kit
-from bench.notes import SECTIONS
+from bench.notes import sections
 from bench.report import Row, chart, machine, markdown
 from bench.server import ROOT
 
@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--figures",
         default="1,2,3,4,5,6",
         help="which figures, e.g. 2,6 (" + ", ".join(f"{k} {v}" for k, v in FIGURES.items()) + ")",
+    )
+    parser.add_argument(
+        "--rewrite", action="store_true", help="only rewrite BENCHMARKS.md and the chart from OUT/benchmarks.json"
     )
     parser.add_argument("--kits", default="", help="only these model kits, e.g. medium,real (default: all that apply)")
     return parser.parse_args(argv)
@@ -82,6 +85,8 @@ def real_overrides(real: RealModels) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.rewrite:
+        return rewrite(args.out)
     repeats = args.repeats or (1 if args.quick else 7)
     wanted = {int(number) for number in args.figures.split(",") if number.strip()}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -134,10 +139,25 @@ def main(argv: list[str] | None = None) -> int:
 
     elapsed = time.perf_counter() - started
     header = header_text(args, repeats, load_before, elapsed, real)
-    (args.out / "benchmarks.json").write_text(json.dumps([row.as_dict() for row in run.rows], indent=1))
-    chart(run.rows, args.out / "benchmarks.png")
-    (args.out / "BENCHMARKS.md").write_text(markdown(run.rows, header, SECTIONS, "benchmarks.png"))
+    data = {"header": header, "rows": [row.as_dict() for row in run.rows]}
+    (args.out / "benchmarks.json").write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    write_report(args.out, header, run.rows)
     print(f"[bench] wrote {args.out / 'BENCHMARKS.md'} in {elapsed:.0f} s", flush=True)
+    return 0
+
+
+def write_report(out: Path, header: str, measured: list[Row]) -> None:
+    """BENCHMARKS.md and benchmarks.png in `out` from measured rows."""
+    chart(measured, out / "benchmarks.png")
+    (out / "BENCHMARKS.md").write_text(markdown(measured, header, sections(measured), "benchmarks.png"))
+
+
+def rewrite(out: Path) -> int:
+    """Write BENCHMARKS.md and the chart again from `out/benchmarks.json` (after editing bench/notes.py)."""
+    data = json.loads((out / "benchmarks.json").read_text())
+    fields = set(Row.__dataclass_fields__)
+    write_report(out, data["header"], [Row(**{k: v for k, v in row.items() if k in fields}) for row in data["rows"]])
+    print(f"[bench] rewrote {out / 'BENCHMARKS.md'}", flush=True)
     return 0
 
 
@@ -159,7 +179,8 @@ def header_text(
     return (
         f"Measured by `{command}` on {time.strftime('%Y-%m-%d %H:%M')} at commit `{commit}`, {elapsed / 60:.0f} min, "
         f"{repeats} rounds per timed figure. Machine: {machine()}; load average at start "
-        f"{load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f} (1 / 5 / 15 min). "
+        f"{load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f}, at the end "
+        f"{os.getloadavg()[0]:.2f} / {os.getloadavg()[1]:.2f} / {os.getloadavg()[2]:.2f} (1 / 5 / 15 min). "
         f"Real weights: {', '.join(found) or 'not used'}. Every ratio compares two things measured in the same "
         "run, interleaved round by round; nothing is compared with an absolute time. Rerun: see the end of this file."
     )

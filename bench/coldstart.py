@@ -32,14 +32,14 @@ def time_imports() -> float:
     return time.perf_counter() - started
 
 
-def time_app(models_file: Path | None = None) -> float:
-    """Seconds from starting `python app.py` to the first HTTP 200 of its page; the server is stopped after."""
+def time_app(models_file: Path | None = None, root: Path = ROOT) -> float:
+    """Seconds from starting `python app.py` (in `root`) to the first HTTP 200 of its page; then stops it."""
     port = free_port()
     command = [sys.executable, "app.py", "--port", str(port), "--offline"]
     if models_file is not None:
         command += ["--models", str(models_file)]
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=root, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         while True:
             if process.poll() is not None:

@@ -68,9 +68,19 @@ class Served:
         return [{"api_name": f"/{fn.api_name}"} for fn in self.demo.fns.values() if fn.api_name]
 
     def new_client(self) -> Any:
-        from gradio_client import Client
+        return new_client(self.url)
 
-        return Client(self.url, verbose=False)
+
+def new_client(url: str) -> Any:
+    """A gradio_client Client for the local app.
+
+    `ssl_verify=False`: over plain HTTP to 127.0.0.1 it only stops httpx from loading the CA bundle again
+    for every request (gradio_client calls `httpx.post` without a shared client); that client-side cost
+    would otherwise count as API time and compete with the server for the CPU.
+    """
+    from gradio_client import Client
+
+    return Client(url, verbose=False, ssl_verify=False)
 
 
 def settings_for(
@@ -138,8 +148,6 @@ def serve(
     models_file: Path, models: dict[str, str] | None = None, budget: str = "none", local_dirs: tuple[Path, ...] = ()
 ) -> Iterator[Served]:
     """Build and launch the whole app exactly as `python app.py` does, plus the bench's probe endpoints."""
-    from gradio_client import Client
-
     from app import build_demo, launch
 
     settings = settings_for(models_file, models, budget, local_dirs)
@@ -148,6 +156,6 @@ def serve(
     launch(demo, settings, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{settings.port}/"
     try:
-        yield Served(url, demo, settings, Client(url, verbose=False))
+        yield Served(url, demo, settings, new_client(url))
     finally:
         demo.close()

@@ -54,7 +54,7 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
         assert any(row.startswith(f"| {figure} |") for row in rows), f"no row for {figure}:\n{table}"
     for endpoint in ENDPOINTS:
         assert any(f"`{endpoint}` · tiny" in row for row in rows), f"no API overhead row for {endpoint}"
-    measured = json.loads((tmp_path / "benchmarks.json").read_text())
+    measured = json.loads((tmp_path / "benchmarks.json").read_text())["rows"]
     assert len(measured) == len(rows)
     for row in measured:
         assert "failed" not in row["notes"], row
