@@ -29,8 +29,9 @@ from apps.core.weights import estimate_load_bytes
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 25
-# Process memory may grow past "after warm-up" by the budget plus this: request buffers, the clients'
-# threads and gradio's per-request state. A leak of models or of per-request state breaks it.
+# Process memory may grow past "after warm-up" by the budget plus this. Measured: 55-70 MiB, from the
+# clients (they run in this process) and gradio's per-session state; a server reusing its clients stays
+# flat (+1 MiB per 400 requests). A leak of models or of per-request state breaks it.
 RSS_SLACK = 150 * 2**20
 APPLE = str(ROOT / "assets" / "mm-apple.png")
 SPEECH = str(ROOT / "assets" / "audio-speech-en.wav")
@@ -159,12 +160,10 @@ def test_eight_clients_mixed_endpoints_within_the_budget(budget_app: tuple[str, 
     rss_warm = process.memory_info().rss
     peaks = {"rss": rss_warm, "models": 0}
     done = threading.Event()
-    series: list[int] = []
 
     def sample() -> None:
         while not done.is_set():
             peaks["rss"] = max(peaks["rss"], process.memory_info().rss)
-            series.append(process.memory_info().rss)
             peaks["models"] = max(peaks["models"], manager.used_bytes())
             time.sleep(0.02)
 
@@ -177,7 +176,9 @@ def test_eight_clients_mixed_endpoints_within_the_budget(budget_app: tuple[str, 
     done.set()
     sampler.join()
 
-    assert failures == [], f"{len(failures)} of {CLIENTS * REQUESTS_PER_CLIENT} requests failed: {failures[:5]}"
+    assert not failures, f"{len(failures)} of {CLIENTS * REQUESTS_PER_CLIENT} requests failed:\n" + "\n".join(
+        failures[:10]
+    )
     assert peaks["models"] <= budget, f"models took {peaks['models']:,} bytes, over the budget of {budget:,}"
     growth = peaks["rss"] - rss_warm
     assert growth <= budget + RSS_SLACK, f"RSS grew by {growth / 2**20:.0f} MiB in {seconds:.0f} s"
@@ -199,7 +200,6 @@ def test_eight_clients_mixed_endpoints_within_the_budget(budget_app: tuple[str, 
     print(
         f"\n{CLIENTS * REQUESTS_PER_CLIENT} requests in {seconds:.1f} s; {len(evictions)} evictions, {reloads} "
         f"reloads; models peak {peaks['models']:,} of {budget:,} bytes; RSS +{growth / 2**20:.1f} MiB"
-        + str([round((series[len(series) * k // 8] - rss_warm) / 2**20) for k in range(8)])
     )
 
 
@@ -231,4 +231,4 @@ def test_identical_requests_at_once_all_get_whole_files(tiny_app: tuple[str, Any
 
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         failures = [failure for result in pool.map(burst, range(CLIENTS)) for failure in result]
-    assert failures == []
+    assert not failures, "\n".join(failures)
