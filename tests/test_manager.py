@@ -141,6 +141,50 @@ def test_model_that_can_never_fit_is_refused_before_loading(tmp_path: Path) -> N
     assert calls == []
 
 
+def test_gguf_load_reserves_room_for_its_dequantization_peak(tmp_path: Path, monkeypatch) -> None:
+    # A GGUF load holds the de-quantized tensors and the model at once: room for twice its size is made
+    # before it loads, and the measured size replaces that reservation afterwards.
+    import apps.core.manager as manager_module
+
+    monkeypatch.setattr(manager_module, "estimate_load_bytes", lambda folder, gguf, dtype: 100)
+    seen_while_loading: list[set[str]] = []
+    manager = None
+
+    def load(request: LoadRequest) -> Blob:
+        seen_while_loading.append({row["model"] for row in manager.snapshot() if row["state"] == "loaded"})
+        return Blob(25)  # 100 bytes
+
+    manager = make_manager(load, budget=250)
+    a = make_folder(tmp_path, "a")
+    folder = tmp_path / "g"
+    folder.mkdir()
+    (folder / "model.gguf").write_bytes(b"")  # the size estimate is patched above
+    gguf = ModelRef(str(folder), gguf_file="model.gguf")
+    with manager.use("a", a):
+        pass
+    with manager.use("a", gguf):
+        pass
+    assert seen_while_loading == [set(), set()]  # `a` (100) + a 200-byte peak would not fit in 250
+    assert [event["model"] for event in manager.events if event["action"] == "evict"] == [a.source]
+    assert manager.used_bytes() == 100
+    with manager.use("a", a):  # afterwards the two fit together again
+        pass
+    assert manager.used_bytes() == 200
+
+
+def test_gguf_peak_above_the_budget_still_loads_what_fits(tmp_path: Path, monkeypatch) -> None:
+    import apps.core.manager as manager_module
+
+    monkeypatch.setattr(manager_module, "estimate_load_bytes", lambda folder, gguf, dtype: 100)
+    manager = make_manager(blob_loader([]), budget=150)  # the model fits, its 200-byte peak does not
+    folder = tmp_path / "g"
+    folder.mkdir()
+    (folder / "model.gguf").write_bytes(b"")
+    with manager.use("a", ModelRef(str(folder), gguf_file="model.gguf")) as model:
+        assert isinstance(model, Blob)
+    assert manager.used_bytes() == 100
+
+
 def test_failed_load_fails_that_request_then_retries(tmp_path: Path) -> None:
     attempts: list[int] = []
 
