@@ -25,9 +25,13 @@ METHOD = """
    gradio_client from loading the CA bundle again for every request (it calls `httpx.post` without a
    shared client): that cost is the measuring client's, and took the empty round trip from ~150 ms to
    ~60 ms here.
-3. **Chat streaming**: from `client.submit` on `/chat` to the first piece of the reply at the client,
-   against calling `generate` (in a thread, with a `TextIteratorStreamer`) until its first non-empty
-   text; same prompt through the chat template, greedy, same model object. Ratio of the medians.
+3. **Chat streaming**: the time to the first non-empty piece of the reply, three ways in the same rounds:
+   through gradio_client (`client.submit` on `/chat`, first update of the job); over HTTP with the
+   protocol the browser speaks (`POST /gradio_api/queue/join` on one session, first `process_generating`
+   message of `/gradio_api/queue/data`); and a bare `generate` (in a thread, with a
+   `TextIteratorStreamer`) until its first non-empty text. Same prompt through the chat template, greedy,
+   same model object. Each call returns its own time to the first piece (the rest of the reply is read
+   but not timed). Ratios of the medians against the bare `generate`.
 4. **Memory**: a fresh process serves the app with a budget B = max(1.05 × the largest model, ½ × all
    models), sizes estimated as the manager estimates them. **RSS after import** is measured once the app
    is serving and every endpoint has run once on its KB-sized tiny model and everything was unloaded
@@ -79,22 +83,39 @@ FIXES = """
   of the batch gets that error (`Queue.process_events` sends the one error to each event of the batch),
   and the event `validator` that could check inputs first runs inside the HTTP request that joins the
   queue, where loading a model could outlast gradio_client's 5 s HTTP timeout.
+- **Chat first token was timed to the end of the reply.** The harness timed each call whole, so the first
+  version of figure 3 compared full replies. Calls that measure themselves now return the time to their
+  first piece (`interleaved(..., self_timed=True)`); figure 3 also measures over plain HTTP, which showed
+  that of the ~45 ms between a first token and its arrival at gradio_client, ~35 ms is that client's
+  50 ms polling and ~15 ms is Gradio's queue and the app.
+- **Memory while a GGUF loads.** The manager reserves twice a GGUF model's size while it loads (it is
+  de-quantized beside the model being built), so idle models are evicted before the load rather than the
+  peak landing on top of them (`apps/core/manager.py`, `load_peak_bytes`; tests in `tests/test_manager.py`).
 """
 
 REASONS = {
     "1": "Most of the app's own start is Gradio building 19 tabs and their FastAPI routes and config "
     "(about 1.6 s of CPU in `build_demo` and `launch`, nearly all in Gradio), on top of the same imports.",
-    "2": "What remains is the app's own Python around the model: decoding the upload, validating, preparing the "
-    "model's input and shaping its output. Against a model that needs only tens of milliseconds that is more "
-    "than 10 %; the same work is a few percent of a real-size model's time.",
-    "3": "The first token reaches the client up to 50 ms late: gradio_client polls its message queue every 50 ms "
-    "(`stream_sse_v1plus`), on top of the HTTP round trip; against a model whose first token takes ~100 ms "
-    "that alone is more than 20 %.",
-    "4": "Loading a GGUF checkpoint holds the de-quantized float tensors and the model at once: for SmolLM2-135M "
-    "(513 MiB in float32) RSS rises by 936 MiB while it loads, then falls to the model's size. The manager "
-    "reserves the loaded size, not this transient. Reserving about twice the size while a GGUF loads (in "
-    "`ModelManager._load`), or converting the GGUF to safetensors once, would keep the peak inside; "
-    "neither is done yet.",
+    "2": "Two causes. A streamed reply (`/chat`) or an endpoint that reports progress (`/summarize`) sends "
+    "the client several messages, and gradio_client's reader hands each over through a deque it polls every "
+    "50 ms (`stream_sse_v1plus`), so each message can add up to 50 ms that the one-message mirror pays once: "
+    "those medians jump between ~55 ms steps (see their min–max). And the app's own Python around the model "
+    "(decoding the upload, validating, preparing the input, shaping the output) is more than 10 % of a model "
+    "that needs only tens of milliseconds; against real-size models it is a few percent.",
+    "3": "Through gradio_client the first token arrives ~35 ms later than over HTTP: the client's reader thread "
+    "hands messages over through a deque it polls every 50 ms (`gradio_client.utils.stream_sse_v1plus`). "
+    "Over HTTP, as the browser receives it, the app and Gradio's queue add ~15 ms (joining the queue, "
+    "validation, the chat template and tokenization, the first message). Against a first token of ~80 ms "
+    "(medium) that is within the target over HTTP but not through gradio_client; against the real SmolLM2 "
+    "both are small.",
+    "4": "Loading a GGUF checkpoint de-quantizes it in NumPy beside the model transformers builds: for "
+    "SmolLM2-135M (513 MiB as float32) RSS rises by ~870 MiB while it loads (the de-quantized state dict, "
+    "temporaries of up to three times the largest tensor, the mapped file), then falls to the model's size. "
+    "The manager now reserves twice a GGUF's size while it loads, so other models are evicted first and the "
+    "peak stays inside a budget of at least that; this run's B (1.05 × the largest model) is below it, so "
+    "the load alone overshoots. Loading transformers' GGUF path with less would mean de-quantizing tensor by "
+    "tensor into a model built on the meta device; tried here, the peak was the same (the temporaries of "
+    "the largest tensors dominate), so it is not done.",
     "5": "The tiny model's image encoder costs next to nothing, so there is nothing for the cache to save.",
     "6": "Client and server share 2 cores here: once the requests overlap, each still costs the CPU of its "
     "HTTP round trip and of Gradio's queue on both sides, and batching only saves the model's share. The "

@@ -53,20 +53,23 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def interleaved(calls: dict[str, Callable[[int], Any]], repeats: int, warmup: int = 1) -> dict[str, Stat]:
+def interleaved(
+    calls: dict[str, Callable[[int], Any]], repeats: int, warmup: int = 1, *, self_timed: bool = False
+) -> dict[str, Stat]:
     """Time each named call `repeats` times, alternating their order every round so drift hits all alike.
 
     Each call gets the round number (to vary inputs that would otherwise hit a cache). Warm-up rounds
-    (numbered from -warmup) are not recorded.
+    (numbered from -warmup) are not recorded. `self_timed`: each call returns the seconds to record
+    itself (e.g. until its first streamed piece) instead of being timed whole.
     """
     stats = {name: Stat() for name in calls}
     names = list(calls)
     for number in range(-warmup, repeats):
         order = names if number % 2 == 0 else names[::-1]
         for name in order:
-            seconds, _ = timed(lambda name=name, number=number: calls[name](number))
+            seconds, result = timed(lambda name=name, number=number: calls[name](number))
             if number >= 0:
-                stats[name].add(seconds)
+                stats[name].add(float(result) if self_timed else seconds)
     return stats
 
 
