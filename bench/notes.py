@@ -96,12 +96,14 @@ FIXES = """
 REASONS = {
     "1": "Most of the app's own start is Gradio building 19 tabs and their FastAPI routes and config "
     "(about 1.6 s of CPU in `build_demo` and `launch`, nearly all in Gradio), on top of the same imports.",
-    "2": "Two causes. A streamed reply (`/chat`) or an endpoint that reports progress (`/summarize`) sends "
-    "the client several messages, and gradio_client's reader hands each over through a deque it polls every "
-    "50 ms (`stream_sse_v1plus`), so each message can add up to 50 ms that the one-message mirror pays once: "
-    "those medians jump between ~55 ms steps (see their min–max). And the app's own Python around the model "
-    "(decoding the upload, validating, preparing the input, shaping the output) is more than 10 % of a model "
-    "that needs only tens of milliseconds; against real-size models it is a few percent.",
+    "2": "Mostly the measuring client's clock: gradio_client's reader thread hands messages over through a deque "
+    "it polls every 50 ms (`gradio_client.utils.stream_sse_v1plus`), so a call's time moves in ~50 ms steps. A "
+    "model call of 30 ms lands in the same step as the mirror or one step later, depending on where it falls "
+    "(compare the API's min and median); a streamed reply (`/chat`) or an endpoint that reports progress "
+    "(`/summarize`) sends several messages and can pay a step more. Over HTTP with the browser's protocol, "
+    "figure 3 shows the app and Gradio's queue adding ~10–15 ms to a request. The rest is the app's own Python "
+    "around the model (decoding the upload, validating, preparing the input, shaping the output), more than 10 % "
+    "of a model that needs only tens of milliseconds and a few percent of a real-size one.",
     "3": "Through gradio_client the first token arrives ~35 ms later than over HTTP: the client's reader thread "
     "hands messages over through a deque it polls every 50 ms (`gradio_client.utils.stream_sse_v1plus`). "
     "Over HTTP, as the browser receives it, the app and Gradio's queue add ~15 ms (joining the queue, "

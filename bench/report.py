@@ -108,7 +108,11 @@ def chart(rows: list[Row], path: Path) -> None:
         return left + (math.log10(value) - math.log10(low)) / (math.log10(high) - math.log10(low)) * (right - left)
 
     draw.text(
-        (PAD, PAD), "Measured ratio (bar) against target (black tick), log scale; green = met", font=font, fill=INK
+        (PAD, PAD),
+        "Measured ratio (bar) against target (black tick), log scale; green = met, red = missed, "
+        "grey = not judged; ratios ≤ 0 (API within its fixed cost) are in the table only",
+        font=font,
+        fill=INK,
     )
     decade = low
     while decade <= high * 1.001:
