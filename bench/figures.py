@@ -214,6 +214,35 @@ class Throughput:
         return self.sequential.median / self.concurrent.median
 
 
+def send_requests(url: str, api_name: str, batches: list[list[tuple[Any, ...]]]) -> float:
+    """Run in the clients' process: one client per batch, all batches at once, each batch's requests in
+    order; seconds from the first request to the last answer (the clients connect before the clock starts)."""
+    from bench.server import new_client
+
+    clients = [new_client(url) for _ in batches]
+    errors: list[BaseException] = []
+
+    def worker(client: Any, requests: list[tuple[Any, ...]]) -> None:
+        try:
+            for args in requests:
+                client.predict(*args, api_name=api_name)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=pair) for pair in zip(clients, batches, strict=True)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    for client in clients:
+        client.close()
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
 def throughput(
     served: Served,
     api_name: str,
@@ -225,44 +254,29 @@ def throughput(
 ) -> Throughput:
     """`clients` × `per_client` requests one by one from one client, then from `clients` clients at once.
 
-    Every request has its own input (request n of round r), so caches do not make later rounds free.
+    The clients run in a process of their own, as real clients would: in the server's process their Python
+    would take turns with the server's under one GIL. Every request has its own input (request n of round
+    r), so caches do not make later rounds free.
     """
-    pool = [served.new_client() for _ in range(clients)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     total = clients * per_client
     sequential, concurrent = Stat(), Stat()
-    served.client.predict(*make_args(10**6), api_name=api_name)  # warm-up: load the model
-    for round_number in range(repeats):
-        base = 2 * round_number * total
-
-        def one_by_one(base: int = base) -> None:
-            for n in range(total):
-                served.client.predict(*make_args(base + n), api_name=api_name)
-
-        def at_once(base: int = base + total) -> None:
-            errors: list[BaseException] = []
-
-            def worker(index: int) -> None:
-                try:
-                    for k in range(per_client):
-                        pool[index].predict(*make_args(base + index * per_client + k), api_name=api_name)
-                except BaseException as exc:
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            if errors:
-                raise errors[0]
-
-        runs = [(sequential, one_by_one), (concurrent, at_once)]
-        for stat, run in runs if round_number % 2 == 0 else runs[::-1]:
-            started = time.perf_counter()
-            run()
-            stat.add(time.perf_counter() - started)
-    for client in pool:
-        client.close()
+    spawn = multiprocessing.get_context("spawn")  # a clean interpreter: no copy of the server's threads
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as process:
+        # Warm-up: the clients' imports, and the model's load in the server.
+        process.submit(send_requests, served.url, api_name, [[make_args(10**6)]]).result()
+        for round_number in range(repeats):
+            base = 2 * round_number * total
+            one_by_one = [[make_args(base + n) for n in range(total)]]
+            at_once = [
+                [make_args(base + total + index * per_client + k) for k in range(per_client)]
+                for index in range(clients)
+            ]
+            runs = [(sequential, one_by_one), (concurrent, at_once)]
+            for stat, batches in runs if round_number % 2 == 0 else runs[::-1]:
+                stat.add(process.submit(send_requests, served.url, api_name, batches).result())
     return Throughput(api_name, kit, clients, total, sequential, concurrent)
 
 

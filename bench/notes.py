@@ -43,8 +43,11 @@ METHOD = """
    image; the first click runs SAM's image encoder and mask decoder, a second click on the same image
    (two points) only the decoder, on the cached embedding. Ratio of the medians.
 6. **Throughput**: 24 requests, each with its own input, one by one from one client, against the same
-   number from 8 clients at once (3 each); alternating, 3 rounds. Ratio of the median total times, i.e.
-   of requests per second.
+   number from 8 clients at once (3 each); alternating, 3 rounds. The clients run in a process of their
+   own (connected before the clock starts), as real clients would, so their Python does not take turns
+   with the server's under one GIL. Ratio of the median total times, i.e. of requests per second. The
+   same on the bench's empty text echo (`no model` row) shows the most that Gradio, HTTP and the clients
+   allow on this machine.
 
 Every ratio compares two things measured in the same run; none is an absolute time, so the numbers move
 with the machine's load but the ratios stay comparable.
@@ -119,9 +122,11 @@ REASONS = {
     "tensor into a model built on the meta device; tried here, the peak was the same (the temporaries of "
     "the largest tensors dominate), so it is not done.",
     "5": "The tiny model's image encoder costs next to nothing, so there is nothing for the cache to save.",
-    "6": "Client and server share 2 cores here: once the requests overlap, each still costs the CPU of its "
-    "HTTP round trip and of Gradio's queue on both sides, and batching only saves the model's share. The "
-    "more the model dominates a request (bigger models, more text), the more batching gives.",
+    "6": "The machine's 2 cores are shared by the server and the 8 clients, and a request costs CPU that "
+    "batching cannot share: Gradio's queue and HTTP on the server, gradio_client on the other side. The "
+    "empty echo itself only reaches about 2.5× (the `no model` row), so an endpoint that also runs a model, "
+    "even batched, lands below that; the more the model dominates a request (bigger models, more text), "
+    "the more batching gives.",
 }
 
 RERUN = """
