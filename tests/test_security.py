@@ -67,16 +67,10 @@ def allowed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def secure_app(tiny_models_file: Path, allowed_dir: Path) -> Iterator[tuple[str, Client]]:
+def secure_app(tiny_settings: Settings, allowed_dir: Path) -> Iterator[tuple[str, Client]]:
     """The tiny-model app with remote code off (the default), a small upload cap and one allowed model folder."""
-    settings = Settings(
-        host="127.0.0.1",
-        port=free_port(),
-        models_file=tiny_models_file,
-        offline=True,
-        memory_budget="none",
-        local_model_dirs=(allowed_dir,),
-        max_upload_mb=UPLOAD_MB,
+    settings = tiny_settings.model_copy(
+        update={"port": free_port(), "local_model_dirs": (allowed_dir,), "max_upload_mb": UPLOAD_MB}
     )
     assert settings.trust_remote_code is False
     demo = build_demo(settings)
