@@ -101,6 +101,7 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
         for fn, outputs in page_load:
             demo.load(fn, None, outputs, api_visibility="private")
     demo.manager = manager  # type: ignore[attr-defined]  # for tests and the System tab
+    demo.page_load_handlers = tuple(fn for fn, _outputs in page_load)  # type: ignore[attr-defined]  # for tests
     demo.settings = settings  # type: ignore[attr-defined]
     return demo
 

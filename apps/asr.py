@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ from apps.core.errors import InputError, user_errors
 from apps.core.manager import LoadRequest
 from apps.core.spec import TabContext
 from apps.core.ui import model_header, model_picker
+from apps.languages import WHISPER_LANGUAGES
 
 SAMPLE_RATE = 16_000  # every Whisper model's feature extractor
 WINDOW_SECONDS = 30.0  # Whisper hears 30 s at a time
@@ -58,12 +58,9 @@ def load_asr(request: LoadRequest) -> Any:
     )
 
 
-@functools.cache
 def whisper_languages() -> dict[str, str]:
     """Whisper's languages, code → English name (`"fr"` → `"french"`)."""
-    from transformers.models.whisper.tokenization_whisper import LANGUAGES
-
-    return dict(LANGUAGES)
+    return WHISPER_LANGUAGES
 
 
 def language_code(language: str | None) -> str | None:

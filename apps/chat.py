@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from apps.core import libraries
 from apps.core.components import SliderInput
 from apps.core.errors import InputError, user_errors
 from apps.core.manager import LoadRequest
@@ -283,8 +284,9 @@ def stream_generate(
     that is set when the generator ends for any reason (finished, Stop pressed, client gone), so no
     generation outlives its request. `stats["tokens"]` counts the tokens generated.
     """
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    with libraries.imports("chat.generate"):
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
     stop = threading.Event()
     stats = stats if stats is not None else {}

@@ -37,6 +37,10 @@ class MemoryBudgetError(ModelUnavailable):
     """A model does not fit in the memory budget."""
 
 
+class TransientLoadError(ModelUnavailable):
+    """A model failed to load for a reason that is probably not its own (worth retrying)."""
+
+
 def user_errors(task_title: str) -> Callable[[F], F]:
     """Decorate an event handler so every failure reaches the user as a clear `gr.Error`.
 

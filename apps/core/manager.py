@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -20,19 +21,23 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from apps.core import hub
-from apps.core.errors import InputError, MemoryBudgetError, ModelUnavailable, ShowcaseError
+from apps.core import hub, libraries
+from apps.core.errors import InputError, MemoryBudgetError, ModelUnavailable, ShowcaseError, TransientLoadError
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, auto_budget, resolve_device, resolve_dtype
 from apps.core.weights import bytes_for, estimate_load_bytes, format_bytes
 
 log = logging.getLogger("showcase.manager")
 
-# One loader runs at a time in the whole process (every manager). transformers' `from_pretrained` swaps
-# process-wide state while it builds a model (`PreTrainedModel.tie_weights`, `torch.nn.init`, torch's
-# default dtype) and imports lazily: two loads at once leave models with untied weights on the meta
-# device, or fail with "cannot import name ...". Downloads (`fetch`) still run side by side.
-_LOADING = threading.Lock()
+# One loader runs at a time in the whole process (every manager), holding the library lock
+# (apps/core/libraries.py). transformers' `from_pretrained` swaps process-wide state while it builds a
+# model (`PreTrainedModel.tie_weights`, `torch.nn.init`, torch's default dtype) and imports lazily: two
+# loads at once, or a load beside another thread's first import of transformers, leave models with untied
+# weights on the meta device, or fail with "cannot import name ...". Downloads (`fetch`) still run side by side.
+
+# Failures that are not the model's fault: a library that failed to import (a race with another import,
+# or a broken install), a cache file being written by another process. Retried once in the same request.
+TRANSIENT_ERRORS = (ImportError, OSError)
 
 ProgressFn = Callable[..., Any]
 
@@ -255,14 +260,13 @@ class ModelManager:
         if progress is not None:
             progress(0.5, desc=f"Loading {ref.name} ({format_bytes(estimate)}) on {entry.device}…")
         request = LoadRequest(entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code)
-        if not _LOADING.acquire(blocking=False):
+
+        def waiting() -> None:
             if progress is not None:
                 progress(0.5, desc=f"Waiting for another model to finish loading, then {ref.name}…")
-            _LOADING.acquire()
-        try:
-            value = self.loaders[entry.task](request)
-        finally:
-            _LOADING.release()
+
+        with libraries.exclusive(on_wait=waiting):
+            value = self._run_loader(request)
         size = measure_bytes(value) or estimate
         with self._cond:
             entry.value, entry.size, entry.state = value, size, State.LOADED
@@ -275,6 +279,28 @@ class ModelManager:
         _free(freed)
         if progress is not None:
             progress(1.0, desc=f"{ref.name} ready")
+
+    def _run_loader(self, request: LoadRequest) -> Any:
+        """The task's loader; a failure that is not the model's fault (see TRANSIENT_ERRORS) is retried once."""
+        loader = self.loaders[request.task]
+        try:
+            return loader(request)
+        except TRANSIENT_ERRORS as exc:
+            if not _is_transient(exc):
+                raise
+            log.warning("loading %s failed (%s: %s); retrying once", request.ref, type(exc).__name__, exc)
+            gc.collect()
+        try:
+            return loader(request)
+        except TRANSIENT_ERRORS as exc:
+            if not _is_transient(exc):
+                raise
+            raise TransientLoadError(
+                f"Could not load `{request.ref.name}` for {request.task}, twice, for a reason that is probably not "
+                f"the model's: {type(exc).__name__}: {exc}. It is worth trying again in a moment; if it keeps "
+                "failing, check the installation (`pip install -r requirements.txt`) and the model cache "
+                f"(`python app.py download {request.task}` fetches the files again)."
+            ) from exc
 
     def _check_remote_size(self, entry: Entry) -> None:
         """Refuse before downloading a Hub model that can never fit (its safetensors metadata)."""
@@ -387,7 +413,8 @@ def refuse_remote_code(path: Path, ref: ModelRef) -> None:
         return  # no config (e.g. a GGUF folder): nothing names custom code
     if not isinstance(config, dict) or not config.get("auto_map"):
         return
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    with libraries.imports("manager.config_mapping"):
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
     if config.get("model_type") in CONFIG_MAPPING_NAMES:
         return
@@ -408,9 +435,8 @@ def load_peak_bytes(estimate: int, ref: ModelRef) -> int:
 
 def measure_bytes(value: Any) -> int:
     """Bytes held by the torch tensors (parameters and buffers) reachable from a loaded object."""
-    try:
-        import torch
-    except ImportError:
+    torch = sys.modules.get("torch")  # a model made of torch modules imported it
+    if torch is None:
         return 0
     modules = []
     candidates = [value, *vars(value).values()] if hasattr(value, "__dict__") else [value]
@@ -429,16 +455,26 @@ def measure_bytes(value: Any) -> int:
     return total
 
 
+def _is_transient(exc: BaseException) -> bool:
+    """Whether a loader's ImportError/OSError may pass on a second try.
+
+    Not when a package is missing (the model needs one that is not installed), nor when a file is not
+    there at all, nor for our own messages: those fail the same way every time.
+    """
+    if isinstance(exc, ModuleNotFoundError | FileNotFoundError | IsADirectoryError | PermissionError):
+        return False
+    if isinstance(exc, ImportError):
+        # transformers says "requires the X library" when a backend is missing: a second try cannot help.
+        return "pip install" not in str(exc) and "requires the" not in str(exc)
+    return True
+
+
 def _free(values: list[Any]) -> None:
     """Really release unloaded models: drop references, collect, and empty the CUDA cache."""
     if not values:
         return
     values.clear()
     gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
+    torch = sys.modules.get("torch")  # loaded models imported it; never import it just to free memory
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

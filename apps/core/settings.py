@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from apps.core import libraries
 from apps.core.errors import InputError
 from apps.core.refs import DTYPES, ModelRef
 
@@ -130,7 +131,8 @@ def resolve_device(device: str) -> str:
     """`auto` → cuda, then mps, then cpu; anything else as given."""
     if device != "auto":
         return device
-    import torch
+    with libraries.imports("settings.torch"):
+        import torch
 
     if torch.cuda.is_available():
         return "cuda"
@@ -142,7 +144,8 @@ def resolve_device(device: str) -> str:
 def auto_budget(device: str) -> int:
     """Default budget: 70 % of the GPU's memory on CUDA, else 60 % of the RAM we may use."""
     if device.startswith("cuda"):
-        import torch
+        with libraries.imports("settings.torch"):
+            import torch
 
         return int(torch.cuda.get_device_properties(torch.device(device)).total_memory * 0.7)
     return int(available_ram() * 0.6)
@@ -153,7 +156,8 @@ def resolve_dtype(dtype: str | None, device: str) -> str:
     if dtype and dtype != "auto":
         return dtype
     if device.startswith("cuda"):
-        import torch
+        with libraries.imports("settings.torch"):
+            import torch
 
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     if device == "mps":

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apps.core import libraries
+
 # Bytes per parameter, as `accelerate estimate-memory` counts them.
 BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0, "int8": 1.0, "int4": 0.5}
 # Running a model needs its weights plus activations, caches and framework overhead: about 20 % more.
@@ -123,7 +125,8 @@ def count_hub(
 
 
 def _count_gguf(path: Path) -> ParameterCount:
-    from gguf import GGUFReader
+    with libraries.imports("weights.gguf"):
+        from gguf import GGUFReader
 
     reader = GGUFReader(str(path))
     count = ParameterCount(file_bytes=path.stat().st_size, source="gguf")
