@@ -21,10 +21,38 @@ from apps.core.settings import ModelSelection, Settings, parse_bytes
 from apps.core.spec import TabContext, TaskSpec
 
 CSS = """
-.gradio-container { max-width: 1280px !important; margin: auto; }
+/* As wide as the window up to 1280 px, whatever a tab holds (gradio sizes it to its content). */
+.gradio-container { max-width: 1280px !important; width: 100%; margin: auto; }
 /* A wide table (results, examples) or gallery scrolls or shrinks inside its own box instead of
    widening the whole page on a phone: its content no longer sets the box's minimum width. */
 .gradio-container .block:has(table), .gradio-container .block:has(.grid-container) { contain: inline-size; }
+/* Text a model or a user wrote (a URL, a path, a hash, a pasted token) wraps wherever it has to.
+   `anywhere`, unlike the components' own `break-word`, also shrinks the text's minimum width, so one
+   long word can neither stretch its chat bubble, label or caption nor, through them, the page.
+   !important: the components set `break-word` with selectors of every specificity. */
+.gradio-container :is(.prose, .prose code, dt, .output-class, .json-node, .caption-label, .caption) {
+    overflow-wrap: anywhere !important;
+}
+/* A gallery's captions wrap too; a long one scrolls in a few lines rather than covering the picture. */
+.gradio-container :is(.caption-label, .caption) { white-space: normal !important; overflow-y: auto !important; }
+.gradio-container .caption-label { max-height: 50%; }
+.gradio-container .caption { max-height: 4.5em; flex-shrink: 0; }
+/* …and in the enlarged view the picture makes room for a caption of several lines above the thumbnails
+   (gradio keeps 60 px under the picture for their strip). */
+.gradio-container .preview:has(.caption) { padding-bottom: 60px; box-sizing: border-box; }
+.gradio-container .preview:has(.caption) .media-button { flex: 1 1 0; min-height: 0; height: auto; }
+/* A table in markdown keeps its headers' words whole (no "d o w n l o a d s"); its cells wrap as above,
+   and a table too wide for its box scrolls sideways inside it. */
+.gradio-container .prose table {
+    display: block; width: max-content; max-width: 100%; overflow-x: auto; padding: 0; border: none;
+}
+.gradio-container .prose th { overflow-wrap: normal; word-break: normal; }
+/* Code keeps its lines and scrolls sideways inside its own box; a chat bubble holding code takes
+   the conversation's whole width (a contained block adds no width to a bubble sized by its text). */
+.gradio-container pre { max-width: 100%; overflow-x: auto; contain: inline-size; }
+.gradio-container .message-row:has(pre), .gradio-container .message-row:has(pre) :is(.message, .flex-wrap) {
+    width: 100%;
+}
 """
 
 

@@ -67,6 +67,7 @@ def load_app(page, url: str) -> None:
 
 
 DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's CSS pixels
 _module_pages: dict[int, object] = {}  # id(browser) → its page
 
 

@@ -13,14 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_browser import browser, open_tab, page  # noqa: F401
+from test_browser import PHONE, browser, open_tab, page  # noqa: F401
 
 from app import groups
 from apps import SPECS
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's CSS pixels
 WAIT = 60_000  # ms: a tab's first use loads its (tiny) model
 
 
@@ -282,11 +281,30 @@ def horizontal_overflow(app_page) -> dict[str, int]:
     )
 
 
+LONG_WORD = "0123456789abcdef" * 25  # 400 characters without a space, as a user may paste a hash or a URL
+
+
+def send_long_word(app_page, panel) -> None:
+    """Send LONG_WORD as the user's message and let the reply begin (then Stop): the conversation then
+    holds a word wider than any phone, whatever the model samples."""
+    from playwright.sync_api import expect
+
+    panel.get_by_role("textbox", name="Message", exact=True).fill(LONG_WORD)
+    submit(panel, "Send")
+    conversation = app_page.locator("#chat-conversation")
+    expect(conversation.locator('[data-testid="user"]').last).to_have_text(LONG_WORD, timeout=WAIT)
+    expect(conversation.locator('[data-testid="bot"]').last).not_to_have_text("", timeout=WAIT)
+    submit(panel, "Stop")
+    expect(panel.locator(".pending, .generating")).to_have_count(0, timeout=WAIT)
+
+
 def test_phone_width_every_tab_reachable_without_horizontal_scroll(page, output_dir: Path) -> None:  # noqa: F811
     page.set_viewport_size(PHONE)
     sideways, off_screen = {}, []
     for key, spec in SPECS.items():
-        open_tab(page, key)
+        panel = open_tab(page, key)
+        if key == "chat":
+            send_long_word(page, panel)
         # The tab bars wrap onto more rows rather than hide tabs in a menu: the tabs are on screen.
         group = groups()[spec.group or spec.title]
         for title in {spec.group if len(group) > 1 else spec.title, spec.title}:
