@@ -23,6 +23,7 @@ from apps.finder_hub import (
     PRECISIONS,
     RESULT_COLUMNS,
     SORTS,
+    TABLE_PRECISIONS,
     app_tags,
     free_memory,
     hub_endpoint,
@@ -37,6 +38,22 @@ ORIGIN = "model finder (set at run time)"
 LICENCES = ("any", "apache-2.0", "mit", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "openrail", "llama3.1", "gemma")
 LIBRARIES = ("transformers", "sentence-transformers", "gguf", "any")
 _LINK = re.compile(r"^\[([^\]]+)\]\(")
+# Each results column's width in px, wide enough for its header and usual values in one piece; model
+# ids, tasks and notes wrap within theirs. The table (about 1,600 px) scrolls sideways inside its box
+# where it does not fit, instead of squeezing its headers letter by letter.
+RESULT_WIDTHS = {
+    "model": 230,
+    "task": 180,
+    "downloads": 100,
+    "likes": 70,
+    "parameters": 110,
+    **dict.fromkeys((PRECISIONS[p] for p in TABLE_PRECISIONS), 90),
+    "licence": 120,
+    "updated": 110,
+    "fits here": 70,
+    "cached": 80,
+    "note": 240,
+}
 
 
 def find_models(
@@ -165,6 +182,7 @@ def build_tab(ctx: TabContext) -> None:
         label="Models (inference memory ≈ weights × 1.2; click a row to pick it)",
         interactive=False,
         wrap=True,
+        column_widths=[f"{RESULT_WIDTHS[column]}px" for column in RESULT_COLUMNS],
         elem_id="finder-results",
     )
     with gr.Row(equal_height=True):

@@ -27,7 +27,7 @@ from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
 from apps.core.spec import TabContext
 from apps.core.weights import ParameterCount, bytes_for, format_bytes, inference_bytes, training_bytes
-from apps.finder import ORIGIN, estimate_memory, find_models, model_id, target_choices, use_in_tab
+from apps.finder import ORIGIN, RESULT_WIDTHS, estimate_memory, find_models, model_id, target_choices, use_in_tab
 from apps.finder_cli import text_table
 from apps.finder_estimate import estimate, estimate_rows
 from apps.finder_hub import (
@@ -461,6 +461,11 @@ def test_estimate_offline_uses_the_cache(hf_cache: Path) -> None:
 
 
 # -- use in tab ----------------------------------------------------------------------------------
+
+
+def test_every_results_column_has_a_readable_width() -> None:
+    assert list(RESULT_WIDTHS) == hubmod.RESULT_COLUMNS  # one width per column, in the table's order
+    assert all(70 <= width <= 300 for width in RESULT_WIDTHS.values())  # whole headers, no wall of one column
 
 
 def test_target_choices_follow_the_registry() -> None:
