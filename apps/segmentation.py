@@ -272,11 +272,54 @@ def render_overlay(
     return canvas
 
 
+def score_text(score: float) -> str:
+    """A mask's score as shown: three decimals, never "-0.000"."""
+    return f"{round(score, 3) + 0.0:.3f}"
+
+
+def points_markdown(points: Sequence[Sequence[float]] | None) -> str:
+    """The points as a person reads them: a table of number, x, y (original pixels) and what each adds."""
+    if not points:
+        return "**Points**: none yet. Click on the object in the preview."
+    rows = [
+        f"| {number} | {x:g} | {y:g} | {'+ object' if int(label) == FOREGROUND else '− background'} |"
+        for number, (x, y, label) in enumerate(points, start=1)
+    ]
+    return "\n".join(
+        ["**Points** (pixels of the original image)", "", "| Point | x | y | Adds |", "|--:|--:|--:|:--|", *rows]
+    )
+
+
+def summary_markdown(summary: dict[str, Any] | None) -> str:
+    """The /segment summary as a person reads it: which mask is shown, its score and area, every candidate."""
+    if not summary or not summary.get("scores"):
+        return "**Masks**: click on the object to see SAM's candidate masks and their scores."
+    scores, chosen = summary["scores"], summary["mask"]
+    width, height = summary["size"]
+    best = " (the best score)" if summary["score"] == max(scores) else ""
+    rows = [
+        f"| **{number} (shown)** | **{score_text(score)}** |"
+        if number == chosen
+        else f"| {number} | {score_text(score)} |"
+        for number, score in enumerate(scores, start=1)
+    ]
+    return "\n".join(
+        [
+            f"**Mask {chosen}** of {len(scores)} is shown{best}: score {score_text(summary['score'])}, "
+            f"covering {summary['area']:.1%} of the {width} × {height} px image.",
+            "",
+            "| Mask | Score (predicted IoU) |",
+            "|:--|--:|",
+            *rows,
+        ]
+    )
+
+
 def mask_choices(scores: Sequence[float] | None) -> list[tuple[str, int]]:
     """Radio choices: "Best" and one per candidate mask with its score."""
     choices = [("Best", 0)]
     for number, score in enumerate(scores or (), start=1):
-        choices.append((f"Mask {number} · {round(score, 3) + 0.0:.3f}", number))  # + 0.0: never "-0.000"
+        choices.append((f"Mask {number} · {score_text(score)}", number))
     if not scores:
         choices += [(f"Mask {number}", number) for number in (1, 2, 3)]
     return choices
@@ -298,7 +341,7 @@ def build_tab(ctx: TabContext) -> None:
                 mask_choices(None), value=0, label="Mask", info="SAM proposes three masks; Best = highest score."
             )
             clear = gr.Button("Clear points")
-            points = gr.JSON(value=[], label="Points [x, y, label] (original pixels)", elem_id="segmentation-points")
+            points_view = gr.Markdown(points_markdown(None), elem_id="segmentation-points")
             model = model_picker(ctx)
         with gr.Column():
             overlay = ImageOutput(
@@ -307,7 +350,7 @@ def build_tab(ctx: TabContext) -> None:
                 format="jpeg",
                 elem_id="segmentation-overlay",
             )
-            scores = gr.JSON(label="Scores", elem_id="segmentation-scores")
+            summary_view = gr.Markdown(summary_markdown(None), elem_id="segmentation-summary")
             mask = ImageOutput(
                 label="Mask (PNG, original size)",
                 format="png",
@@ -317,15 +360,21 @@ def build_tab(ctx: TabContext) -> None:
                 elem_id="segmentation-mask",
             )
     gr.Examples([[ctx.asset(name)] for name in EXAMPLES], inputs=[image])
+    # The /segment endpoint's points and summary, as its clients know them (JSON); the page shows them
+    # as tables above (points_view, summary_view).
+    with gr.Group(visible=False):
+        points = gr.JSON(value=[], label="Points [x, y, label] (original pixels)")
+        scores = gr.JSON(label="Scores")
 
     @user_errors(ctx.spec.title)
     def segmentation_show(picture: str | None):
+        cleared = ([], points_markdown(None), None, None, summary_markdown(None))
         if not picture:
-            return None, None, [], None, None, gr.Radio(choices=mask_choices(None), value=0)
+            return None, None, *cleared, gr.Radio(choices=mask_choices(None), value=0)
         prepared = prepare_image(picture, ctx.settings.max_image_pixels)
         base, scale = display_copy(prepared.original)
         state = {"base": base, "scale": scale, "size": prepared.size}
-        return base, state, [], None, None, gr.Radio(choices=mask_choices(None), value=0)
+        return base, state, *cleared, gr.Radio(choices=mask_choices(None), value=0)
 
     @user_errors(ctx.spec.title)
     def segmentation_add_point(current: list | None, state: dict | None, label: int, event: gr.SelectData):
@@ -334,7 +383,8 @@ def build_tab(ctx: TabContext) -> None:
         width, height = state["size"]
         x = min(width - 1, max(0, round(event.index[0] / state["scale"])))
         y = min(height - 1, max(0, round(event.index[1] / state["scale"])))
-        return [*(current or []), [x, y, int(label)]]
+        chosen = [*(current or []), [x, y, int(label)]]
+        return chosen, points_markdown(chosen)
 
     @user_errors(ctx.spec.title)
     def segmentation_run(
@@ -351,25 +401,28 @@ def build_tab(ctx: TabContext) -> None:
         state: dict | None, chosen_points: list | None, mask_pixels: np.ndarray | None, summary: dict | None
     ):
         if not state:
-            return None, gr.Radio()
+            return None, gr.Radio(), summary_markdown(summary)
         preview = None
         if mask_pixels is not None:
             resized = Image.fromarray(mask_pixels).resize(state["base"].size, Image.Resampling.NEAREST)
             preview = np.asarray(resized) > 127
         picture = render_overlay(state["base"], preview, chosen_points or [], state["scale"])
-        return picture, gr.Radio(choices=mask_choices((summary or {}).get("scores")))
+        return picture, gr.Radio(choices=mask_choices((summary or {}).get("scores"))), summary_markdown(summary)
 
     def segmentation_reset(state: dict | None):
         base = state["base"] if state else None
-        return base, [], None, None, gr.Radio(choices=mask_choices(None), value=0)
+        cleared = ([], points_markdown(None), None, None, summary_markdown(None))
+        return base, *cleared, gr.Radio(choices=mask_choices(None), value=0)
 
     private = {"api_visibility": "private"}
-    image.change(segmentation_show, [image], [overlay, view, points, mask, scores, mask_index], **private)
-    clicked = overlay.select(segmentation_add_point, [points, view, mode], [points], **private)
+    shown = [points, points_view, mask, scores, summary_view]  # what a new image or "Clear points" resets
+    image.change(segmentation_show, [image], [overlay, view, *shown, mask_index], **private)
+    clicked = overlay.select(segmentation_add_point, [points, view, mode], [points, points_view], **private)
     segmented = clicked.success(
         segmentation_run, [image, points, mask_index, model], [mask, scores], api_name="segment"
     )
-    segmented.success(segmentation_draw, [view, points, mask, scores], [overlay, mask_index], **private)
+    drawn = [overlay, mask_index, summary_view]
+    segmented.success(segmentation_draw, [view, points, mask, scores], drawn, **private)
     rechosen = mask_index.input(segmentation_run, [image, points, mask_index, model], [mask, scores], **private)
-    rechosen.success(segmentation_draw, [view, points, mask, scores], [overlay, mask_index], **private)
-    clear.click(segmentation_reset, [view], [overlay, points, mask, scores, mask_index], **private)
+    rechosen.success(segmentation_draw, [view, points, mask, scores], drawn, **private)
+    clear.click(segmentation_reset, [view], [overlay, *shown, mask_index], **private)

@@ -148,7 +148,7 @@ def segmentation(app_page, panel) -> None:
     preview = app_page.locator("#segmentation-overlay img")
     expect(preview).to_be_visible(timeout=30_000)
     preview.click()  # a point in the middle of the picture
-    has_text(app_page, "#segmentation-scores", "scores")
+    has_text(app_page, "#segmentation-summary", "is shown")
     expect(app_page.locator("#segmentation-mask img")).to_be_visible(timeout=WAIT)
 
 

@@ -6,17 +6,18 @@ import re
 from pathlib import Path
 
 import pytest
-from test_browser import browser, open_tab, page  # noqa: F401
+from test_browser import DESKTOP, PHONE, browser, open_tab, page  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.browser
 
 
-def listed_points(text: str) -> list[tuple[float, float, int]]:
-    """The [x, y, label] triples shown by the points JSON viewer."""
-    triples = re.findall(r"\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?\d+)\s*\]", text)
-    return [(float(x), float(y), int(label)) for x, y, label in triples]
+def listed_points(app_page) -> list[tuple[float, float, int]]:
+    """The (x, y, label) rows of the points table (label 1 = "+ object", 0 = "− background")."""
+    rows = app_page.locator("#segmentation-points tbody tr").all_inner_texts()
+    cells = [row.split("\t") for row in rows]
+    return [(float(x), float(y), int(adds.strip().startswith("+"))) for _, x, y, adds in cells]
 
 
 def upload(panel, name: str) -> None:
@@ -35,33 +36,59 @@ def test_click_on_the_image_shows_a_mask(page, output_dir: Path) -> None:  # noq
     plain = preview.get_attribute("src")
     # The red ball is at about (110, 190) of 480×320: click there, in the displayed image's frame.
     preview.click(position={"x": box["width"] * 110 / 480, "y": box["height"] * 190 / 320})
-    scores = page.locator("#segmentation-scores")
-    expect(scores).to_contain_text("scores", timeout=60_000)
+    summary = page.locator("#segmentation-summary")
+    expect(summary).to_contain_text("is shown", timeout=60_000)
     points = page.locator("#segmentation-points")
-    expect(points).to_contain_text("1", timeout=10_000)
-    [(x, y, label)] = listed_points(points.inner_text())
+    expect(points.locator("tbody tr")).to_have_count(1, timeout=10_000)
+    [(x, y, label)] = listed_points(page)
     assert abs(x - 110) <= 3 and abs(y - 190) <= 3 and label == 1  # original pixels, from the click
     expect(page.locator("#segmentation-mask img")).to_be_visible(timeout=30_000)
     # The preview now shows the mask overlay (a new picture), and the candidates with their scores.
     expect(preview).not_to_have_attribute("src", plain or "", timeout=30_000)
     expect(panel.get_by_role("radio", name="Mask 1 ·")).to_be_visible(timeout=10_000)
+    expect(summary.locator("tbody tr")).to_have_count(3)  # SAM's three candidates, one marked shown
+    expect(summary.get_by_role("cell", name=re.compile(r"^\d \(shown\)$"))).to_have_count(1)
 
     # A background point (−) updates the mask again and is listed with label 0.
     panel.get_by_label("− background").check()
-    before = scores.inner_text()
+    drawn = preview.get_attribute("src")
     preview.click(position={"x": box["width"] * 400 / 480, "y": box["height"] * 40 / 320})
-    page.wait_for_function(
-        "([sel, old]) => document.querySelector(sel).innerText !== old",
-        arg=["#segmentation-scores", before],
-        timeout=60_000,
-    )
-    (_, _, first), (x, y, label) = listed_points(points.inner_text())
+    expect(points.locator("tbody tr")).to_have_count(2, timeout=10_000)
+    # The preview is drawn again (with the new point) once the mask is back: the summary is then current.
+    expect(preview).not_to_have_attribute("src", drawn or "", timeout=60_000)
+    expect(summary).to_contain_text("is shown")
+    (_, _, first), (x, y, label) = listed_points(page)
     assert (first, label) == (1, 0) and abs(x - 400) <= 3 and abs(y - 40) <= 3
     page.screenshot(path=str(output_dir / "segmentation.png"), full_page=True)
+    tables_at_desktop_and_phone_width(page, output_dir)
 
     panel.get_by_role("button", name="Clear points").click()
-    expect(scores).not_to_contain_text("scores", timeout=10_000)
+    expect(summary).not_to_contain_text("is shown", timeout=10_000)
+    expect(points).to_contain_text("none yet")
     assert page.errors == []
+
+
+TABLES = """() => [...document.querySelectorAll('#segmentation-summary table, #segmentation-points table')]
+    .map(table => { const box = table.getBoundingClientRect();
+        return {left: box.left, right: box.right, scrolls: table.scrollWidth > table.clientWidth}; })"""
+
+
+def tables_at_desktop_and_phone_width(app_page, output_dir: Path) -> None:
+    """Screenshots of the summary and points tables at 1280 and 390 px (test-output/tables/); at both
+    widths they lie inside the window, need no sideways scroll and leave the page its width."""
+    (output_dir / "tables").mkdir(exist_ok=True)
+    for viewport in (DESKTOP, PHONE):
+        app_page.set_viewport_size(viewport)
+        app_page.wait_for_timeout(300)  # the layout settles after a resize
+        width = viewport["width"]
+        for name in ("summary", "points"):
+            table = app_page.locator(f"#segmentation-{name}")
+            table.scroll_into_view_if_needed()
+            table.screenshot(path=str(output_dir / "tables" / f"segmentation-{name}-{width}.png"))
+        tables = app_page.evaluate(TABLES)
+        assert len(tables) == 2 and all(t["left"] >= 0 and t["right"] <= width and not t["scrolls"] for t in tables)
+        assert app_page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") == 0
+    app_page.set_viewport_size(DESKTOP)
 
 
 def test_narrate_and_depth_by_clicking(page, output_dir: Path) -> None:  # noqa: F811

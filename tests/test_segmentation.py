@@ -21,7 +21,9 @@ from apps.segmentation import (
     load_segmenter,
     mask_choices,
     parse_points,
+    points_markdown,
     render_overlay,
+    summary_markdown,
     to_model_coordinates,
 )
 
@@ -81,6 +83,17 @@ def test_mask_choices_show_scores() -> None:
         ("Mask 2 · 0.250", 2),
         ("Mask 3 · 0.125", 3),
     ]
+
+
+def test_points_and_summary_read_as_tables() -> None:
+    assert "none yet" in points_markdown([]) and "click on the object" in summary_markdown(None)
+    points = points_markdown([[110, 190, 1], [400, 40.5, 0]])
+    assert "| 1 | 110 | 190 | + object |" in points and "| 2 | 400 | 40.5 | − background |" in points
+    summary = {"scores": [0.5, 0.9, -0.0001], "mask": 2, "score": 0.9, "area": 0.1234, "points": [], "size": [480, 320]}
+    text = summary_markdown(summary)
+    assert text.startswith("**Mask 2** of 3 is shown (the best score): score 0.900, covering 12.3% of the 480 × 320")
+    assert "| **2 (shown)** | **0.900** |" in text and "| 3 | 0.000 |" in text  # never "-0.000"
+    assert "(the best score)" not in summary_markdown({**summary, "mask": 1, "score": 0.5})
 
 
 def test_display_copy_and_overlay() -> None:
