@@ -10,15 +10,18 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import gradio as gr
 
-from apps import DEFAULT_MODELS, SPECS, TASKS, commands, finder_cli
+from apps import DEFAULT_MODELS, SPECS, TASKS
+from apps.cli import commands
+from apps.cli import finder as finder_cli
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, parse_bytes
-from apps.core.spec import TabContext, TaskSpec
+from apps.core.spec import TaskSpec
+from apps.ui.context import TabContext
 
 CSS = """
 /* As wide as the window up to 1280 px, whatever a tab holds (gradio sizes it to its content). */
@@ -61,7 +64,9 @@ class Command(NamedTuple):
 
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace, Settings], int]  # returns the exit status
+    run: Callable[
+        [argparse.Namespace, Settings, Mapping[str, TaskSpec]], int
+    ]  # (args, settings, registry) → exit status
 
 
 # Subcommands besides serving (plain `python app.py [flags]` serves). Add one line per command; its
@@ -201,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     if unknown:
         raise SystemExit(f"Unknown task(s) in model settings: {', '.join(sorted(unknown))}")
     if args.command:
-        return COMMANDS[args.command].run(args, settings)
+        return COMMANDS[args.command].run(args, settings, SPECS)
     launch(build_demo(settings), settings)
     return None
 

@@ -5,14 +5,16 @@ Adding a task is one module in `apps/` plus one entry here. Nothing else names a
 
 from __future__ import annotations
 
-from apps import (
+from apps.core.spec import ModelCard, TaskSpec
+from apps.finder import tab as finder
+from apps.shared import chat_engine, clip
+from apps.shared.voices import VOICES
+from apps.tasks import (
     asr,
     audio_classification,
     captioning,
     chat,
-    clip,
     depth,
-    finder,
     image_classification,
     image_search,
     matching,
@@ -27,32 +29,6 @@ from apps import (
     tts,
     vqa,
 )
-from apps.core.spec import ModelCard, TaskSpec
-
-# Text-to-speech voices by language: Meta's MMS-TTS, one VITS voice per language that reads letters (no
-# phonemizer needed). Speech translation speaks its translation with the target language's voice; the
-# Text to speech tab offers them all.
-VOICES: dict[str, ModelCard] = {
-    language: ModelCard(
-        f"facebook/mms-tts-{code}", "36.3M", "145 MB", "CC-BY-NC-4.0", note=f"{language}, non-commercial"
-    )
-    for language, code in (
-        ("English", "eng"),
-        ("French", "fra"),
-        ("German", "deu"),
-        ("Spanish", "spa"),
-        ("Portuguese", "por"),
-        ("Dutch", "nld"),
-        ("Polish", "pol"),
-        ("Romanian", "ron"),
-        ("Hungarian", "hun"),
-        ("Finnish", "fin"),
-        ("Turkish", "tur"),
-        ("Indonesian", "ind"),
-        ("Tagalog", "tgl"),
-        ("Swahili", "swh"),
-    )
-}
 
 TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(
@@ -62,7 +38,7 @@ TASKS: tuple[TaskSpec, ...] = (
         description="A multi-turn conversation with an instruction-tuned model; replies stream as they are written.",
         api_names=("/chat",),
         build=chat.build_tab,
-        load=chat.load_chat_model,
+        load=chat_engine.load_chat_model,
         pipeline_tag="text-generation",
         default=ModelCard("HuggingFaceTB/SmolLM2-360M-Instruct", "362M", "724 MB", "Apache-2.0"),
         alternatives=(

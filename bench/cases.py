@@ -89,7 +89,7 @@ def cases(inputs: Inputs) -> list[Case]:
     """Every public endpoint with a model of its own (not the composite /speech_translate)."""
     from gradio_client import handle_file
 
-    from apps import asr, audio_classification, captioning, translation, vqa
+    from apps.tasks import asr, audio_classification, captioning, translation, vqa
 
     def file(path: str) -> Any:
         return handle_file(path)
@@ -195,10 +195,9 @@ def cases(inputs: Inputs) -> list[Case]:
         Case(
             "/transcribe",
             "asr",
-            lambda n: (file(str(ASSETS / "audio-speech-en.wav")), "", "", "transcribe", False),
+            lambda n: (file(str(ASSETS / "audio-speech-en.wav")), "", "transcribe", False, ""),
             bare_transcribe,
             "ASR pipeline on the decoded 16 kHz waveform (6 s)",
-            model_at=1,
         ),
         Case(
             "/speak",

@@ -77,7 +77,7 @@ FIXES = """
   tree, back to back): `/similarity` medium 1.15 → 2.71, real MiniLM 1.21 → 1.69; `/classify_image`
   medium 1.18 → 1.98. Both events ran one request at a time (the app's queue runs one request per event
   at a time). They now take 8 at once, and the model calls of requests that wait are batched
-  (`apps/batching.py`): while one forward pass runs, the requests that arrive queue up and go together
+  (`apps/shared/batching.py`): while one forward pass runs, the requests that arrive queue up and go together
   into the next (at most 8). Each request validates and decodes its own input on its own thread first,
   so a bad input, or a model that fails to load, fails only its own request, with its own message; if a
   batched forward pass raises, its requests are retried one by one so the error reaches only the one

@@ -160,7 +160,7 @@ def served_rows(
 def segmentation_rows(tiny: Kit, repeats: int, quick: bool) -> list[Row]:
     from apps.core.manager import LoadRequest
     from apps.core.refs import ModelRef
-    from apps.segmentation import load_segmenter
+    from apps.tasks.segmentation import load_segmenter
     from bench.figures import segmentation_clicks
     from scripts.time_segmentation_clicks import ARCHITECTURES, random_sam
 

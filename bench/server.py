@@ -59,7 +59,7 @@ class Served:
     def context(self, task: str) -> Any:
         """The task's TabContext on the served app's manager: the same loaded models as the API uses."""
         from apps import SPECS
-        from apps.core.spec import TabContext
+        from apps.ui.context import TabContext
 
         return TabContext(SPECS[task], self.settings, self.manager, SPECS)
 

@@ -30,7 +30,7 @@ def random_sam(vision: dict) -> object:
     from transformers import SamConfig, SamModel, SamProcessor
     from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
 
-    from apps.segmentation import PointSegmenter
+    from apps.tasks.segmentation import PointSegmenter
 
     torch.manual_seed(0)
     model = SamModel(SamConfig(vision_config=vision)).eval()
@@ -40,7 +40,7 @@ def random_sam(vision: dict) -> object:
 def tiny_sam() -> object | None:
     from apps.core.manager import LoadRequest
     from apps.core.refs import ModelRef
-    from apps.segmentation import load_segmenter
+    from apps.tasks.segmentation import load_segmenter
 
     folder = ROOT / ".cache" / "tiny-models" / "segmentation"
     if not folder.exists():

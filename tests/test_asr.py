@@ -11,7 +11,11 @@ from audio_inputs import BAD, GOOD, LONG, SILENCE, make_inputs
 from gradio_client import Client, handle_file
 
 from apps import SPECS
-from apps.asr import (
+from apps.core.errors import InputError
+from apps.core.manager import ModelManager
+from apps.core.refs import ModelRef
+from apps.core.settings import ModelSelection, Settings
+from apps.tasks.asr import (
     Segment,
     Transcript,
     _call_kwargs,
@@ -23,11 +27,7 @@ from apps.asr import (
     summary,
     transcribe,
 )
-from apps.core.errors import InputError
-from apps.core.manager import ModelManager
-from apps.core.refs import ModelRef
-from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
+from apps.ui.context import TabContext
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_every_format_through_the_api(client: Client, inputs: dict[str, Path], n
 
 def test_timestamps_give_segments_inside_the_audio(client: Client, inputs: dict[str, Path]) -> None:
     _, info, table = client.predict(
-        handle_file(str(inputs["speech-48k-stereo.flac"])), "", "", "transcribe", True, api_name="/transcribe"
+        handle_file(str(inputs["speech-48k-stereo.flac"])), "", "transcribe", True, "", api_name="/transcribe"
     )
     assert "2 channel(s) at 48,000 Hz" in info
     assert table["headers"] == ["start", "end", "text"] and table["data"]
@@ -132,7 +132,7 @@ def test_timestamps_give_segments_inside_the_audio(client: Client, inputs: dict[
 
 
 def test_three_minutes_are_heard_window_by_window(client: Client, inputs: dict[str, Path]) -> None:
-    _, info, table = client.predict(handle_file(str(inputs[LONG])), "", "", "transcribe", True, api_name="/transcribe")
+    _, info, table = client.predict(handle_file(str(inputs[LONG])), "", "transcribe", True, "", api_name="/transcribe")
     assert info.startswith("3:00 of audio (1 channel(s) at 8,000 Hz) transcribed in")
     windows = windows_in(info)
     assert 6 <= windows <= 8  # 30 s windows, each cut in a pause of its last 5 s
@@ -168,8 +168,8 @@ def test_english_only_model_refuses_other_languages(
 ) -> None:
     audio = handle_file(str(inputs["speech-8k-int16.wav"]))
     with pytest.raises(Exception, match=message):
-        client.predict(audio, "", language, task, False, api_name="/transcribe")
-    _, info, _ = client.predict(audio, "", "English", "transcribe", False, api_name="/transcribe")
+        client.predict(audio, language, task, False, "", api_name="/transcribe")
+    _, info, _ = client.predict(audio, "English", "transcribe", False, "", api_name="/transcribe")
     assert "transcribed in 1 window(s)" in info
 
 

@@ -22,8 +22,8 @@ from apps.core.audio import (
     to_mono,
     windows,
 )
-from apps.core.components import AudioInput
 from apps.core.errors import InputError
+from apps.ui.components import AudioInput
 
 MAX_SECONDS = 600.0
 

@@ -8,10 +8,10 @@ import pytest
 from audio_inputs import BAD, GOOD, LONG, SILENCE, make_inputs
 from gradio_client import Client, handle_file
 
-from apps.audio_classification import average_scores, parse_labels
 from apps.core.errors import InputError
 from apps.core.labels import MAX_LABELS
 from apps.core.settings import Settings
+from apps.tasks.audio_classification import average_scores, parse_labels
 
 LABELS = "speech, a musical tone, rain, silence"
 

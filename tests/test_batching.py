@@ -1,4 +1,4 @@
-"""Micro-batching (apps/batching.py) and the two batched endpoints, /similarity and /classify_image.
+"""Micro-batching (apps/shared/batching.py) and the two batched endpoints, /similarity and /classify_image.
 
 Concurrent requests share forward passes, but each request keeps its own input checks and its own
 error: one bad request in a batch fails alone, the others get their results.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from apps.batching import Batcher
+from apps.shared.batching import Batcher
 
 APPLE = "assets/mm-apple.png"
 
@@ -110,7 +110,7 @@ def test_encode_groups_matches_encoding_each_request_alone(tiny_models_file: Pat
 
     from apps.core.manager import LoadRequest
     from apps.core.refs import ModelRef
-    from apps.similarity import encode_groups, load_sentence_transformer
+    from apps.tasks.similarity import encode_groups, load_sentence_transformer
 
     folder = Path(tomllib.loads(tiny_models_file.read_text())["similarity"]["model"])
     encoder = load_sentence_transformer(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_browser import browser, open_tab, page  # noqa: F401
 
-from apps.chat import active_generations
+from apps.shared.chat_engine import active_generations
 
 pytestmark = pytest.mark.browser
 

@@ -346,7 +346,7 @@ HEATMAP_CONTRASTS = """() => [...document.querySelectorAll('#similarity-table [s
 
 def test_heatmap_is_readable_in_dark_and_light_mode(page) -> None:  # noqa: F811
     """The similarity heatmap's numbers stay readable on their coloured cells (WCAG AA contrast)."""
-    from apps.similarity import EXAMPLE
+    from apps.tasks.similarity import EXAMPLE
 
     panel = open_tab(page, "similarity")
     click_example(panel)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from apps.captioning import DEFAULT_PREFIX, GENERATION, MAX_PREFIX_CHARS, clean_prefix, compose_caption
 from apps.core.errors import InputError, ShowcaseError
+from apps.tasks.captioning import DEFAULT_PREFIX, GENERATION, MAX_PREFIX_CHARS, clean_prefix, compose_caption
 
 SUNSET = "assets/mm-sunset.png"
 
@@ -42,9 +42,9 @@ def test_pipeline_prompt_is_removed_from_its_output(tiny_models_file: Path) -> N
     """The library pipeline (requested as image-text-to-text) drops the prompt with return_full_text=False."""
     import tomllib
 
-    from apps.captioning import load_captioner
     from apps.core.manager import LoadRequest
     from apps.core.refs import ModelRef
+    from apps.tasks.captioning import load_captioner
 
     folder = Path(tomllib.loads(tiny_models_file.read_text())["captioning"]["model"])
     pipe = load_captioner(LoadRequest("captioning", ModelRef(str(folder)), folder, "cpu", "float32", False))

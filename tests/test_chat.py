@@ -12,25 +12,27 @@ from conftest import KIT_DIR
 from gradio_client import Client
 
 from apps import SPECS
-from apps.chat import (
+from apps.core.errors import InputError
+from apps.core.manager import ModelManager
+from apps.core.refs import ModelRef
+from apps.core.settings import ModelSelection, Settings
+from apps.shared.chat_engine import (
     MIN_REPLY_TOKENS,
+    GenerationStats,
     active_generations,
     build_messages,
     context_note,
     fit_to_context,
     generation_options,
+    generation_settings,
     load_chat_model,
     normalize_history,
     prompt_ids,
-    stream_chat,
     stream_generate,
     turns,
 )
-from apps.core.errors import InputError
-from apps.core.manager import ModelManager
-from apps.core.refs import ModelRef
-from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
+from apps.tasks.chat import stream_chat
+from apps.ui.context import TabContext
 
 QUESTION = "What is the capital of France?"
 
@@ -154,13 +156,26 @@ def test_trimmed_prompt_keeps_the_newest_message_on_the_tiny_model(tiny_chat: Ta
 def test_stream_generate_stops_when_the_generator_is_closed(tiny_chat: TabContext) -> None:
     with tiny_chat.use() as chat_model:
         ids = prompt_ids(chat_model.tokenizer, [{"role": "user", "content": "Tell me a long story."}])
-        stats: dict[str, int] = {}
-        stream = stream_generate(chat_model, ids, generation_options(400, 0, 1, 1), stats)
+        stats = GenerationStats()
+        stream = stream_generate(chat_model, ids, generation_settings(400, 0, 1, 1), stats)
         first, second = next(stream), next(stream)
-        assert len(second) > len(first) > 0
+        assert first and second
         stream.close()  # what gradio does on Stop or when the client goes away
     assert active_generations() == 0
-    assert 0 < stats["tokens"] < 400  # greedy tiny replies never end early, so 400 means it was not stopped
+    assert 0 < stats.completion_tokens < 400  # greedy tiny replies never end early, so 400 means it was not stopped
+    assert stats.prompt_tokens == len(ids)
+
+
+def test_stream_generate_reports_length_and_ends_at_a_stop_string(tiny_chat: TabContext) -> None:
+    with tiny_chat.use() as engine:
+        ids = engine.encode([{"role": "user", "content": "Say something."}])
+        stats = GenerationStats()
+        reply = "".join(engine.stream(ids, generation_settings(12, 0, 1, 1), stats))
+        assert reply and stats.finish_reason == "length" and stats.completion_tokens == 12
+        stop = reply[len(reply) // 2 : len(reply) // 2 + 2]  # a string the same greedy reply is sure to contain
+        stopped = GenerationStats()
+        cut = "".join(engine.stream(ids, generation_settings(12, 0, 1, 1, stop=[stop]), stopped))
+    assert cut == reply[: reply.index(stop)] and stopped.finish_reason == "stop"
 
 
 def test_stream_chat_notes_trimming(tiny_chat: TabContext) -> None:

@@ -16,7 +16,7 @@ from fake_hub import FakeHub, FakeRepo
 from gradio_client import Client
 
 from apps import SPECS
-from apps.commands import space_files, tasks_to_fetch
+from apps.cli.commands import space_files, tasks_to_fetch
 from apps.core.errors import ShowcaseError
 from apps.core.settings import auto_budget
 
@@ -50,12 +50,12 @@ def test_deploy_refuses_a_bad_space_id() -> None:
 
 
 def test_download_expands_tasks_to_the_models_they_use() -> None:
-    assert tasks_to_fetch(["speech_translation"], all_tasks=False) == ["asr", "translation", "tts"]
-    assert tasks_to_fetch(["narration"], all_tasks=False) == ["narration", "tts"]
-    assert set(tasks_to_fetch([], all_tasks=True)) == {key for key, spec in SPECS.items() if spec.load}
+    assert tasks_to_fetch(SPECS, ["speech_translation"], all_tasks=False) == ["asr", "translation", "tts"]
+    assert tasks_to_fetch(SPECS, ["narration"], all_tasks=False) == ["narration", "tts"]
+    assert set(tasks_to_fetch(SPECS, [], all_tasks=True)) == {key for key, spec in SPECS.items() if spec.load}
     for bad in ([], ["no_such_task"]):
         with pytest.raises(ShowcaseError, match="Tasks: chat"):
-            tasks_to_fetch(bad, all_tasks=False)
+            tasks_to_fetch(SPECS, bad, all_tasks=False)
 
 
 def test_spaces_budget_fits_cpu_basic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

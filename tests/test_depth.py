@@ -13,7 +13,7 @@ from vision_images import corrupt_file, write_variants
 
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
-from apps.depth import (
+from apps.tasks.depth import (
     INFERNO,
     KEEP_OUTPUTS,
     LUT,

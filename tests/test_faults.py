@@ -23,10 +23,10 @@ from gradio_client.exceptions import AppError
 
 from app import build_demo, build_manager, launch
 from apps import SPECS
-from apps.chat import active_generations
 from apps.core.manager import LoadRequest, ModelManager
 from apps.core.settings import ModelSelection, Settings, read_models_file
 from apps.core.weights import estimate_load_bytes
+from apps.shared.chat_engine import active_generations
 
 GENERIC = "upstream Gradio app has raised an exception"
 

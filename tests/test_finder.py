@@ -20,17 +20,15 @@ from fake_hub import FakeHub, FakeRepo, VirtualFile, bert_base_cased, cache_mode
 
 import app
 from apps import SPECS
-from apps import finder_hub as hubmod
+from apps.cli.finder import text_table
 from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
 from apps.core.weights import ParameterCount, bytes_for, format_bytes, inference_bytes, training_bytes
-from apps.finder import ORIGIN, RESULT_WIDTHS, estimate_memory, find_models, model_id, target_choices, use_in_tab
-from apps.finder_cli import text_table
-from apps.finder_estimate import estimate, estimate_rows
-from apps.finder_hub import (
+from apps.finder import hub as hubmod
+from apps.finder.estimate import estimate, estimate_rows
+from apps.finder.hub import (
     EXPAND,
     SORTS,
     Query,
@@ -41,6 +39,8 @@ from apps.finder_hub import (
     tasks_for,
     weight_files_bytes,
 )
+from apps.finder.tab import ORIGIN, RESULT_WIDTHS, estimate_memory, find_models, model_id, target_choices, use_in_tab
+from apps.ui.context import TabContext
 
 BERT_BASE_CASED = 108_310_272
 SIMILARITY_TAG = SPECS["similarity"].pipeline_tag

@@ -10,12 +10,12 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from apps.clip import ClipEncoder, load_clip
 from apps.core.errors import InputError
 from apps.core.labels import MAX_LABELS
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
-from apps.image_classification import (
+from apps.shared.clip import ClipEncoder, load_clip
+from apps.tasks.image_classification import (
     DEFAULT_TEMPLATE,
     classify_images,
     clean_template,

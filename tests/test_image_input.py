@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 from gradio.data_classes import FileData
 
-from apps.core.components import ImageInput
+from apps.ui.components import ImageInput
 
 
 def test_config_carries_every_gr_image_prop() -> None:

@@ -12,13 +12,13 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from apps import SPECS
-from apps.clip import ClipEncoder, EmbeddingCache, load_clip
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest, ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection
 from apps.core.spec import ASSETS
-from apps.image_search import GALLERY_SIDE, MAX_QUERY_CHARS, clean_query, collect_gallery, rank
+from apps.shared.clip import ClipEncoder, EmbeddingCache, load_clip
+from apps.tasks.image_search import GALLERY_SIDE, MAX_QUERY_CHARS, clean_query, collect_gallery, rank
 
 EXAMPLES = [str(ASSETS / name) for name in SPECS["image_search"].examples]
 

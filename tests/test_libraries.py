@@ -43,7 +43,7 @@ def test_every_heavy_import_runs_under_the_library_lock(tiny_models_file: Path) 
 def test_whisper_languages_are_transformers_own() -> None:
     from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
-    from apps.languages import WHISPER_LANGUAGES
+    from apps.shared.languages import WHISPER_LANGUAGES
 
     assert WHISPER_LANGUAGES == LANGUAGES
 

@@ -13,7 +13,7 @@ from PIL import Image
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
-from apps.matching import MAX_TEXTS, load_matcher, parse_texts, results_frame, summary_markdown
+from apps.tasks.matching import MAX_TEXTS, load_matcher, parse_texts, results_frame, summary_markdown
 
 APPLE = "assets/mm-apple.png"
 

@@ -20,8 +20,7 @@ from apps.core.images import prepare_image
 from apps.core.manager import LoadRequest, ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
-from apps.narration import (
+from apps.tasks.narration import (
     NOTHING_SEEN,
     Detection,
     check_threshold,
@@ -34,6 +33,7 @@ from apps.narration import (
     plural,
     to_detections,
 )
+from apps.ui.context import TabContext
 
 # -- the sentence -------------------------------------------------------------------------------
 

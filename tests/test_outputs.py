@@ -8,7 +8,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-from apps.core.outputs import AudioOutput, GalleryOutput, ImageOutput, cache_bytes
+from apps.ui.outputs import AudioOutput, GalleryOutput, ImageOutput, cache_bytes
 
 
 def test_cache_bytes_writes_once_and_leaves_no_partial_files(tmp_path) -> None:

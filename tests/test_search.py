@@ -13,9 +13,10 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
-from apps.search import CORPUS_CACHE, EmbeddingCache, csv_passages, parse_corpus, search, top_passages
-from apps.similarity import load_sentence_transformer, similarity
+from apps.shared.cache import LRUCache
+from apps.tasks.search import CORPUS_CACHE, csv_passages, parse_corpus, search, top_passages
+from apps.tasks.similarity import load_sentence_transformer, similarity
+from apps.ui.context import TabContext
 
 CORPUS = "A cat sleeps on the sofa.\nThe stock market closed higher.\nIt will rain this weekend."
 
@@ -92,12 +93,12 @@ def test_top_passages_orders_by_cosine() -> None:
 
 
 def test_embedding_cache_is_a_bounded_lru() -> None:
-    cache = EmbeddingCache(max_entries=2, max_bytes=10**9)
+    cache: LRUCache[np.ndarray] = LRUCache(max_entries=2, max_bytes=10**9, size=lambda v: v.nbytes)
     for key in ("a", "b", "a", "c"):  # "a" is used again, so "b" is the least recently used
         cache.get_or_compute(key, lambda: np.zeros(3))
     assert len(cache) == 2 and (cache.hits, cache.misses) == (1, 3)
     cache.get_or_compute("a", lambda: pytest.fail("a should still be cached"))
-    small = EmbeddingCache(max_entries=10, max_bytes=100)
+    small: LRUCache[np.ndarray] = LRUCache(max_entries=10, max_bytes=100, size=lambda v: v.nbytes)
     for key in "xyz":
         small.get_or_compute(key, lambda: np.zeros(20, dtype=np.float32))  # 80 bytes each
     assert len(small) == 1

@@ -25,12 +25,12 @@ from PIL import Image
 
 from app import build_demo, launch
 from apps import SPECS
-from apps.chat import load_chat_model
 from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings, read_models_file
-from apps.core.spec import TabContext
+from apps.shared.chat_engine import load_chat_model
+from apps.ui.context import TabContext
 
 UPLOAD_MB = 0.2
 APPLE = str(ROOT / "assets" / "mm-apple.png")

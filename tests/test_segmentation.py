@@ -13,7 +13,7 @@ from vision_images import corrupt_file, write_variants
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
-from apps.segmentation import (
+from apps.tasks.segmentation import (
     MAX_POINTS,
     PointSegmenter,
     choose_mask,

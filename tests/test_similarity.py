@@ -11,8 +11,7 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
-from apps.similarity import (
+from apps.tasks.similarity import (
     MAX_SENTENCES,
     cosine_matrix,
     load_sentence_transformer,
@@ -20,6 +19,7 @@ from apps.similarity import (
     parse_sentences,
     similarity,
 )
+from apps.ui.context import TabContext
 
 
 def test_parse_sentences_skips_blank_lines() -> None:

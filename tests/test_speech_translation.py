@@ -16,8 +16,8 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
-from apps.speech_translation import check_languages, choose_voice, language_defaults, whisper_language
+from apps.tasks.speech_translation import check_languages, choose_voice, language_defaults, whisper_language
+from apps.ui.context import TabContext
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
-from apps.summarization import load_summarization, map_reduce, summarize, validate
+from apps.tasks.summarization import load_summarization, map_reduce, summarize, validate
+from apps.ui.context import TabContext
 
 SENTENCES = [f"Sentence number {n} tells fact {n} about the park." for n in range(40)]
 DOCUMENT = " ".join(SENTENCES)

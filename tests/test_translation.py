@@ -13,10 +13,9 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
-from apps.languages import FLORES_NAMES, ISO_NAMES, find_code, marian_pair_from_name, require_code
-from apps.text_chunks import chunk_lines, chunk_text, pack, split_sentences
-from apps.translation import (
+from apps.shared.languages import FLORES_NAMES, ISO_NAMES, find_code, marian_pair_from_name, require_code
+from apps.shared.text import chunk_lines, chunk_text, pack, split_sentences
+from apps.tasks.translation import (
     CHAT_MODEL,
     TRANSLATION_MODEL,
     language_names,
@@ -25,6 +24,7 @@ from apps.translation import (
     picker_updates,
     translate,
 )
+from apps.ui.context import TabContext
 
 LONG = (
     "The cat sits on the mat. The dog sleeps in the sun. Hello world, this is a test.\n"

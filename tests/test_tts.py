@@ -16,8 +16,7 @@ from apps.core.errors import InputError, ModelUnavailable
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.core.spec import TabContext
-from apps.tts import (
+from apps.tasks.tts import (
     PAUSE_SECONDS,
     _check_phonemizer,
     _needs_phonemizer,
@@ -26,6 +25,7 @@ from apps.tts import (
     split_sentences,
     synthesize,
 )
+from apps.ui.context import TabContext
 
 
 def tiny_voice_context(folder: Path) -> TabContext:

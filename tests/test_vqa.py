@@ -13,7 +13,7 @@ from PIL import Image
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
-from apps.vqa import MAX_QUESTION_CHARS, clean_question, load_vqa_pipeline
+from apps.tasks.vqa import MAX_QUESTION_CHARS, clean_question, load_vqa_pipeline
 
 SIGN = "assets/mm-stop-sign.png"
 

@@ -1,16 +1,11 @@
-"""Errors a user sees, and the one place that turns them into `gr.Error` messages."""
+"""Errors a user sees: each message is written for the person using the app (apps/ui/errors.py shows them)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 log = logging.getLogger("showcase")
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_WORD_CHARS = 120  # a longer "word" in a message is an echo of the input (1 MB of text, a path)
 _LONG_WORD = re.compile(rf"\S{{{MAX_WORD_CHARS + 1},}}")
@@ -39,53 +34,3 @@ class MemoryBudgetError(ModelUnavailable):
 
 class TransientLoadError(ModelUnavailable):
     """A model failed to load for a reason that is probably not its own (worth retrying)."""
-
-
-def user_errors(task_title: str) -> Callable[[F], F]:
-    """Decorate an event handler so every failure reaches the user as a clear `gr.Error`.
-
-    Our own errors keep their message; anything unexpected is logged with its traceback and
-    reported as a sentence naming the task, so one bad request never takes the app down.
-    """
-    import gradio as gr
-
-    def decorate(fn: F) -> F:
-        def convert(exc: Exception) -> gr.Error:
-            if isinstance(exc, gr.Error):
-                return exc
-            if isinstance(exc, ShowcaseError):
-                return gr.Error(readable(str(exc)), print_exception=False)
-            log.exception("%s failed", task_title)
-            return gr.Error(
-                f"{task_title} failed: {type(exc).__name__}: {readable(str(exc))}. "
-                "Try other input or another model; the details are in the server log.",
-                print_exception=False,
-            )
-
-        if _is_generator(fn):
-
-            @functools.wraps(fn)
-            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    yield from fn(*args, **kwargs)
-                except Exception as exc:
-                    raise convert(exc) from exc
-
-            return gen_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:
-                raise convert(exc) from exc
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-def _is_generator(fn: Callable[..., Any]) -> bool:
-    import inspect
-
-    return inspect.isgeneratorfunction(fn)

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     load_wait_seconds: float = 120.0
     """How long a request waits for memory held by models in use before it gives up."""
 
+    data_dir: Path | None = None
+    """Where the app keeps what it makes: document collections, eval results, votes, adapters, prompt
+    templates, pipelines. Default: `/data/showcase` on Spaces with persistent storage (`/data`), else
+    `data/` in the app's folder."""
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
@@ -118,6 +123,13 @@ class Settings(BaseSettings):
         return self.offline or constants.HF_HUB_OFFLINE
 
     @property
+    def data_path(self) -> Path:
+        """The data folder (see `data_dir`), created on first use."""
+        path = self.data_dir or default_data_dir()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1_000_000)
 
@@ -125,6 +137,17 @@ class Settings(BaseSettings):
         """The memory budget in bytes, or None for no limit."""
         value = self.memory_budget.strip().lower()
         return auto_budget(device) if value == "auto" else parse_bytes(value)
+
+
+APP_ROOT = Path(__file__).resolve().parent.parent.parent
+SPACES_PERSISTENT_STORAGE = Path("/data")
+
+
+def default_data_dir() -> Path:
+    """`/data/showcase` on a Space with persistent storage, else `data/` beside app.py."""
+    if ON_SPACES and SPACES_PERSISTENT_STORAGE.is_dir() and os.access(SPACES_PERSISTENT_STORAGE, os.W_OK):
+        return SPACES_PERSISTENT_STORAGE / "showcase"
+    return APP_ROOT / "data"
 
 
 def resolve_device(device: str) -> str:

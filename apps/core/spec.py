@@ -1,10 +1,15 @@
-"""What a task is (TaskSpec) and what a tab gets to build itself (TabContext)."""
+"""What a task is (TaskSpec), what its task function runs with (TaskContext), and the kinds of data tasks pass.
+
+No gradio here: the API, pipelines and evals call task functions through a TaskContext; tabs get the
+richer `apps.ui.context.TabContext`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,39 @@ class ModelCard:
         return f"https://huggingface.co/{self.id}"
 
 
+class Kind(StrEnum):
+    """The kinds of data a task takes and gives, so that a pipeline can check that two steps fit together."""
+
+    TEXT = "text"
+    AUDIO = "audio"  # a sound: a file path, or (sample rate, samples)
+    IMAGE = "image"  # a picture: a file path or a PIL image
+    LABELS = "labels"  # scores per label (classification)
+    TABLE = "table"  # rows of values (detections, matches, search results)
+
+
+@dataclass(frozen=True)
+class Asset:
+    """An example file in assets/, named in a request or an example row (sent as a file, shown as one)."""
+
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return ASSETS / self.name
+
+
+@dataclass(frozen=True)
+class Request:
+    """An endpoint's reference request: one good call with every parameter named (files as `Asset`s).
+
+    The one such call per endpoint: the bad-input matrix starts from it, the load test and the bench send
+    it, and the README check compares the README's example with it.
+    """
+
+    api_name: str
+    inputs: Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task = one tab. The registry in `apps/__init__.py` is a tuple of these."""
@@ -44,7 +82,7 @@ class TaskSpec:
     key: str
     title: str
     api_names: tuple[str, ...]
-    build: Callable[[TabContext], None]
+    build: Callable[[Any], None]  # build_tab(ctx: apps.ui.context.TabContext): the task's tab
     group: str = ""  # top-level tab (Language, Audio, …); tasks of a group are its sub-tabs
     description: str = ""
     default: ModelCard | None = None
@@ -53,6 +91,10 @@ class TaskSpec:
     examples: tuple[str, ...] = ()  # file names under assets/
     pipeline_tag: str | None = None  # the Hub's pipeline tag, for the model finder
     uses: tuple[str, ...] = ()  # other tasks whose models this one calls (narration → tts)
+    run: Callable[..., Any] | None = None  # the task function: run(ctx: TaskContext, ...) -> a typed result
+    takes: tuple[Kind, ...] = ()  # the kinds of its main inputs, in order
+    gives: Kind | None = None  # the kind of its main output
+    requests: tuple[Request, ...] = ()  # one reference request per public endpoint (api_names)
 
     @property
     def cards(self) -> tuple[ModelCard, ...]:
@@ -62,19 +104,30 @@ class TaskSpec:
         return next((card for card in self.cards if card.id == ref.source), None)
 
 
+def default_models(specs: Mapping[str, TaskSpec]) -> dict[str, ModelRef]:
+    """Task key → its registry default model, for the tasks that have one."""
+    return {key: spec.default.ref for key, spec in specs.items() if spec.default is not None}
+
+
 @dataclass
-class TabContext:
-    """The dependencies a tab module receives: its spec, the settings and the model manager."""
+class TaskContext:
+    """What a task function runs with: its spec, the settings, the model manager and the other tasks' specs."""
 
     spec: TaskSpec
     settings: Settings
     manager: ModelManager
     specs: Mapping[str, TaskSpec]
-    page_load: list[tuple[Callable[[], Any], list[Any]]] = field(default_factory=list)
 
-    def for_task(self, key: str) -> TabContext:
-        """The context of another task, to call its functions (e.g. narration → text-to-speech)."""
-        return TabContext(self.specs[key], self.settings, self.manager, self.specs, self.page_load)
+    def for_task(self, key: str) -> TaskContext:
+        """The context of another task, to call its task function (e.g. narration → text to speech)."""
+        return TaskContext(self.specs[key], self.settings, self.manager, self.specs)
+
+    def run_task(self, key: str, *args: Any, **kwargs: Any) -> Any:
+        """Call another task's task function (from the registry: no task imports another task's module)."""
+        spec = self.specs[key]
+        if spec.run is None:
+            raise InputError(f"Task `{key}` has no task function.")
+        return spec.run(self.for_task(key), *args, **kwargs)
 
     def configured_model(self) -> ModelRef:
         return self.manager.selection.get(self.spec.key)
@@ -101,9 +154,6 @@ class TabContext:
         with self.manager.use(self.spec.key, self.resolve_model(model), progress) as value:
             yield value
 
-    def on_page_load(self, fn: Callable[[], Any], outputs: list[Any]) -> None:
-        """Refresh these components whenever a page opens (e.g. after the configured model changed)."""
-        self.page_load.append((fn, outputs))
-
     def asset(self, name: str) -> str:
+        """The path of an example file in assets/."""
         return str(ASSETS / name)

@@ -1,0 +1,1 @@
+"""`python app.py COMMAND`: the subcommands besides serving (find, estimate, download, deploy)."""

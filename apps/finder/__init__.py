@@ -1,0 +1,1 @@
+"""The model finder: Hub search (`hub`), memory estimates (`estimate`) and its tab (`tab`)."""

@@ -1,0 +1,263 @@
+"""Chat: a multi-turn conversation with an instruction-tuned model, streamed token by token.
+
+Every turn sends the whole conversation (system prompt + history + new message) through the model's
+chat template. When it does not fit the model's context window the oldest turns are dropped (the
+system prompt and the new message are always kept) and the tab says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from apps.core.errors import InputError
+from apps.shared.chat_engine import (
+    MAX_NEW_TOKENS,
+    GenerationStats,
+    context_note,
+    fit_to_context,
+    generation_settings,
+    message_text,
+    normalize_history,
+    require_template,
+)
+from apps.ui.components import SliderInput
+from apps.ui.context import TabContext
+from apps.ui.errors import user_errors
+from apps.ui.model import model_header, model_picker
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
+EXAMPLES = [
+    "What is the capital of France?",
+    "Write a haiku about open-source software.",
+    "Explain in two sentences how a rainbow forms.",
+]
+DEFAULT_MAX_NEW_TOKENS = 512
+DEFAULT_TEMPERATURE = 0.6
+DEFAULT_TOP_P = 0.9
+DEFAULT_REPETITION_PENALTY = 1.1
+
+
+def validate_message(message: Any, max_chars: int) -> str:
+    if not isinstance(message, str):
+        raise InputError("The message must be text.")
+    if not message.strip():
+        raise InputError("Type a message first.")
+    if len(message) > max_chars:
+        raise InputError(f"The message is {len(message):,} characters long; the limit is {max_chars:,}.")
+    return message.strip()
+
+
+@dataclass
+class ChatUpdate:
+    """One streamed step: the reply so far and a note for the user (context trimming, speed)."""
+
+    reply: str
+    note: str
+
+
+def stream_chat(
+    ctx: TabContext,
+    message: str,
+    history: Any = None,
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    temperature: float = DEFAULT_TEMPERATURE,
+    top_p: float = DEFAULT_TOP_P,
+    repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
+    model: str | None = None,
+    progress: Any = None,
+) -> Iterator[ChatUpdate]:
+    """Stream the assistant's reply to `message` after `history`: yields ChatUpdate(reply so far, note)."""
+    message = validate_message(message, ctx.settings.max_text_chars)
+    past = normalize_history(history)
+    if not isinstance(system_prompt, str | None):
+        raise InputError("The system prompt must be text.")
+    system_prompt = system_prompt or ""
+    limit = ctx.settings.max_text_chars
+    if len(system_prompt) > limit:
+        raise InputError(f"The system prompt is {len(system_prompt):,} characters long; the limit is {limit:,}.")
+    if len(system_prompt) + sum(len(m["content"]) for m in past) > limit * 4:
+        raise InputError("The conversation is too long for this app; clear it and start again.")
+    settings = generation_settings(max_new_tokens, temperature, top_p, repetition_penalty)
+    with ctx.use(model, progress) as engine:
+        require_template(engine)
+        fitted = fit_to_context(
+            system_prompt, past, message, engine.encode, engine.context_length, settings.max_new_tokens
+        )
+        note = context_note(fitted, settings.max_new_tokens)
+        stats = GenerationStats()
+        started, reply = time.monotonic(), ""
+        for piece in engine.stream(fitted.input_ids, settings.with_max_new_tokens(fitted.max_new_tokens), stats):
+            reply += piece
+            yield ChatUpdate(reply, note)
+    seconds, tokens = time.monotonic() - started, stats.completion_tokens
+    speed = f"{tokens} tokens in {seconds:.1f} s ({tokens / max(seconds, 1e-6):.1f} tokens/s)."
+    yield ChatUpdate(reply, f"{note} {speed}".strip())
+
+
+def reply(
+    ctx: TabContext,
+    message: str,
+    history: Any = None,
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    repetition_penalty: float = 1.0,
+    model: str | None = None,
+    progress: Any = None,
+) -> str:
+    """The whole reply at once (greedy by default): for other tabs that prompt the chat model."""
+    last = ""
+    for update in stream_chat(
+        ctx, message, history, system_prompt, max_new_tokens, temperature, top_p, repetition_penalty, model, progress
+    ):
+        last = update.reply
+    return last
+
+
+def token_counter(ctx: TabContext, model: str | None = None, progress: Any = None) -> tuple[int, Callable[[str], int]]:
+    """(context window, count tokens of a text) of the chat model, loading it if needed: for other tabs' chunking."""
+    with ctx.use(model, progress) as engine:
+        require_template(engine)
+        context = engine.context_length
+    return context, engine.count_tokens
+
+
+# -- the tab ------------------------------------------------------------------------------------
+
+
+def _last_user_index(history: list[dict[str, Any]]) -> int:
+    return max((i for i, item in enumerate(history) if item.get("role") == "user"), default=-1)
+
+
+def build_tab(ctx: TabContext) -> None:
+    model_header(ctx)
+    chatbot = gr.Chatbot(
+        label="Conversation",
+        height=440,
+        elem_id="chat-conversation",
+        buttons=["copy", "copy_all"],
+        placeholder="Ask anything. Follow-up questions see the whole conversation.",
+    )
+    note = gr.Markdown(elem_id="chat-note")
+    with gr.Row(equal_height=True):
+        text = gr.Textbox(
+            label="Message", placeholder="Type a message and press Enter", lines=1, scale=6, elem_id="chat-message"
+        )
+        send = gr.Button("Send", variant="primary", scale=1, min_width=80)
+        stop = gr.Button("Stop", variant="stop", scale=1, min_width=80)
+        clear = gr.Button("New chat", scale=1, min_width=80)
+    gr.Examples(EXAMPLES, inputs=[text])
+    with gr.Accordion("System prompt and generation settings", open=False):
+        system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT, lines=2)
+        with gr.Row():
+            max_new = SliderInput(16, MAX_NEW_TOKENS, value=DEFAULT_MAX_NEW_TOKENS, step=16, label="Max new tokens")
+            temperature_slider = SliderInput(
+                0, 2, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature", info="0 = greedy (deterministic)"
+            )
+            top_p_slider = SliderInput(0.05, 1, value=DEFAULT_TOP_P, step=0.05, label="Top-p")
+            penalty = SliderInput(
+                0.5, 2, value=DEFAULT_REPETITION_PENALTY, step=0.05, label="Repetition penalty", info="1 = none"
+            )
+    picker = model_picker(ctx)
+    pending = gr.State("")  # the user message being answered
+    settings = [system, max_new, temperature_slider, top_p_slider, penalty, picker]
+
+    def chat_add_user_message(message: str, history: list[dict[str, Any]]):
+        if not isinstance(message, str) or not message.strip():
+            raise gr.Error("Type a message first.", print_exception=False)
+        return "", [*history, {"role": "user", "content": message}], message
+
+    @user_errors(ctx.spec.title)
+    def chat_stream_reply(
+        message: str,
+        history: list[dict[str, Any]],
+        system_prompt: str,
+        max_new_tokens: float,
+        temp: float,
+        nucleus: float,
+        repetition: float,
+        model_name: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+    ):
+        past = history[: _last_user_index(history)]  # everything before the message being answered
+        shown = [*past, {"role": "user", "content": message}]
+        for update in stream_chat(
+            ctx, message, past, system_prompt, max_new_tokens, temp, nucleus, repetition, model_name, progress
+        ):
+            yield [*shown, {"role": "assistant", "content": update.reply}], update.note
+
+    def chat_retry(history: list[dict[str, Any]]):
+        index = _last_user_index(history)
+        if index < 0:
+            raise gr.Error("Nothing to retry yet.", print_exception=False)
+        return history[: index + 1], message_text(history[index]["content"])
+
+    def chat_undo(history: list[dict[str, Any]]):
+        index = _last_user_index(history)
+        if index < 0:
+            return history, ""
+        return history[:index], message_text(history[index]["content"])
+
+    sent = gr.on(
+        [send.click, text.submit],
+        chat_add_user_message,
+        [text, chatbot],
+        [text, chatbot, pending],
+        queue=False,
+        api_visibility="private",
+    ).success(chat_stream_reply, [pending, chatbot, *settings], [chatbot, note], api_visibility="private")
+    retried = chatbot.retry(chat_retry, [chatbot], [chatbot, pending], queue=False, api_visibility="private").success(
+        chat_stream_reply, [pending, chatbot, *settings], [chatbot, note], api_visibility="private"
+    )
+    chatbot.undo(chat_undo, [chatbot], [chatbot, text], queue=False, api_visibility="private")
+    gr.on(
+        [clear.click, chatbot.clear],
+        lambda: ([], "", ""),
+        None,
+        [chatbot, note, pending],
+        queue=False,
+        api_visibility="private",
+    )
+    stop.click(None, None, None, cancels=[sent, retried], api_visibility="private")
+
+    # The public endpoint: message + history (+ settings) in, the reply streamed out.
+    with gr.Group(visible=False):
+        api_message = gr.Textbox(label="message")
+        api_history = gr.JSON(label="history")
+        api_reply = gr.Textbox(label="reply")
+        api_button = gr.Button()
+
+    @user_errors(ctx.spec.title)
+    def chat_api(
+        message: str,
+        history: Any,
+        system_prompt: str,
+        max_new_tokens: float,
+        temperature: float,
+        top_p: float,
+        repetition_penalty: float,
+        model: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+    ):
+        for update in stream_chat(
+            ctx,
+            message,
+            history,
+            system_prompt,
+            max_new_tokens,
+            temperature,
+            top_p,
+            repetition_penalty,
+            model,
+            progress,
+        ):
+            yield update.reply
+
+    api_button.click(chat_api, [api_message, api_history, *settings], [api_reply], api_name="chat")

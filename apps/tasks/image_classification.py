@@ -1,0 +1,140 @@
+"""Zero-shot image classification: an image and labels you choose in, a CLIP score per label out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from apps.core.errors import InputError
+from apps.core.images import ImageSource, prepare_image
+from apps.core.labels import parse_labels as parse_candidate_labels
+from apps.shared.batching import MAX_BATCH, Batcher
+from apps.shared.clip import ClipEncoder
+from apps.ui.components import ImageInput
+from apps.ui.context import TabContext
+from apps.ui.errors import user_errors
+from apps.ui.model import model_header, model_picker
+
+DEFAULT_TEMPLATE = "a photo of a {}."  # CLIP's own prompt for zero-shot ImageNet
+MAX_TEMPLATE_CHARS = 200
+
+
+def parse_labels(text: Any) -> list[str]:
+    """Comma-separated labels → distinct labels in order; InputError for empties, too few or too many."""
+    return parse_candidate_labels(text, example="apple, banana, car", why_two="CLIP compares the image with each.")
+
+
+def clean_template(template: str | None) -> str:
+    """The prompt template ({} stands for the label); the default when empty; InputError if malformed."""
+    if template is not None and not isinstance(template, str):
+        raise InputError("The prompt template must be text.")
+    template = " ".join((template or "").split())
+    if not template:
+        return DEFAULT_TEMPLATE
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise InputError(f"The template is {len(template)} characters long; keep it under {MAX_TEMPLATE_CHARS}.")
+    if template.count("{}") != 1:
+        raise InputError("The template must contain {} exactly once, where the label goes: e.g. “a photo of a {}.”")
+    return template
+
+
+def prompts_for(labels: Sequence[str], template: str) -> list[str]:
+    """One prompt per label: the template with {} replaced (other braces stay as they are)."""
+    return [template.replace("{}", label) for label in labels]
+
+
+def classify_images(
+    clip: ClipEncoder, images: Sequence[Image.Image], prompts: Sequence[Sequence[str]]
+) -> list[np.ndarray]:
+    """The forward pass for a batch of requests: per image, softmax probabilities over its own prompts.
+
+    Images are embedded in one go (and cached); prompts shared between requests are embedded once.
+    """
+    image_vectors = clip.embed_images(images)
+    unique = list(dict.fromkeys(prompt for group in prompts for prompt in group))
+    text_vectors = dict(zip(unique, clip.embed_texts(unique), strict=True))
+    scale = clip.logit_scale
+    results = []
+    for vector, group in zip(image_vectors, prompts, strict=True):
+        logits = scale * (np.stack([text_vectors[prompt] for prompt in group]) @ vector)
+        exp = np.exp(logits - logits.max())
+        results.append(exp / exp.sum())
+    return results
+
+
+def classify_requests(clip: ClipEncoder, requests: Sequence[tuple[Image.Image, list[str]]]) -> list[np.ndarray]:
+    """`classify_images` over (image, prompts) pairs of several requests: one result per request."""
+    return classify_images(clip, [image for image, _ in requests], [prompts for _, prompts in requests])
+
+
+# Concurrent requests share forward passes (see apps/shared/batching.py); each validates its input alone first.
+CLASSIFY_BATCHES: Batcher[tuple[Image.Image, list[str]], np.ndarray] = Batcher(classify_requests)
+
+
+def classify_image(
+    ctx: TabContext,
+    image: ImageSource,
+    labels: str | None,
+    template: str | None = None,
+    model: str | None = None,
+    progress: Any = None,
+) -> dict[str, float]:
+    """{label: probability} over the given labels (they sum to 1), for `gr.Label`."""
+    prepared = prepare_image(image, ctx.settings.max_image_pixels)
+    names = parse_labels(labels)
+    prompts = prompts_for(names, clean_template(template))
+    with ctx.use(model, progress) as clip:
+        probabilities = CLASSIFY_BATCHES.run(clip, (prepared.working, prompts))
+    return {name: float(p) for name, p in zip(names, probabilities, strict=True)}
+
+
+def build_tab(ctx: TabContext) -> None:
+    model_header(ctx)
+    with gr.Row():
+        with gr.Column():
+            image_box = ImageInput(label="Image", height=320)
+            labels_box = gr.Textbox(
+                label="Labels (comma-separated)", placeholder="apple, banana, car, house", max_lines=2
+            )
+            template_box = gr.Textbox(
+                label="Prompt template (optional)",
+                placeholder=DEFAULT_TEMPLATE,
+                info="{} is replaced by each label; empty uses “a photo of a {}.”",
+                max_lines=1,
+            )
+            model_box = model_picker(ctx)
+            button = gr.Button("Classify", variant="primary")
+        with gr.Column():
+            result = gr.Label(label="Scores", num_top_classes=10, elem_id="image-classification-result")
+    gr.Examples(
+        [
+            [ctx.asset("mm-apple.png"), "apple, banana, car, house", "a drawing of a {}."],
+            [ctx.asset("mm-night-sky.png"), "day, night", "a picture taken at {}."],
+            [ctx.asset("mm-stop-sign.png"), "stop sign, traffic light, tree", ""],
+        ],
+        inputs=[image_box, labels_box, template_box],
+    )
+
+    # The parameter names are the API's (`client.predict(image=..., labels=..., template=..., model=...)`).
+    @user_errors(ctx.spec.title)
+    def run(
+        image: str | None,
+        labels: str,
+        template: str,
+        model: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+    ):
+        return classify_image(ctx, image, labels, template, model, progress)
+
+    gr.on(
+        [button.click, labels_box.submit],
+        run,
+        [image_box, labels_box, template_box, model_box],
+        [result],
+        api_name="classify_image",
+        concurrency_limit=MAX_BATCH,  # requests run side by side; their model calls are batched
+    )

@@ -1,0 +1,161 @@
+"""Image–text matching: an image and some texts in, the probability that each text describes the image out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from apps.core.errors import InputError
+from apps.core.images import ImageSource, prepare_image
+from apps.core.manager import LoadRequest
+from apps.ui.components import ImageInput
+from apps.ui.context import TabContext
+from apps.ui.errors import user_errors
+from apps.ui.model import model_header, model_picker
+
+MAX_TEXTS = 20
+MAX_TEXT_CHARS = 300
+MATCH_THRESHOLD = 0.5
+
+
+def _pipeline_class() -> type:
+    """The pipeline class, built on first use so that importing the app does not import transformers."""
+    import torch
+    from transformers import Pipeline
+
+    class ImageTextMatchingPipeline(Pipeline):
+        """Image + texts → P(text describes image) from BLIP's image–text matching (ITM) head.
+
+        The image is encoded once and shared by every text, instead of once per text as calling
+        the model with the image repeated would do.
+        """
+
+        def _sanitize_parameters(self, **kwargs: Any) -> tuple[dict, dict, dict]:
+            return {}, {}, {}
+
+        def preprocess(self, inputs: dict[str, Any]) -> dict[str, Any]:
+            model_inputs = self.processor(
+                images=inputs["image"],
+                text=inputs["texts"],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self.model.config.text_config.max_position_embeddings,
+            )
+            model_inputs["pixel_values"] = model_inputs["pixel_values"].to(self.model.dtype)
+            return {**model_inputs, "texts": list(inputs["texts"])}
+
+        def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+            texts = model_inputs.pop("texts")
+            image = self.model.vision_model(pixel_values=model_inputs["pixel_values"]).last_hidden_state
+            image = image.expand(len(texts), -1, -1)
+            image_mask = torch.ones(image.shape[:-1], dtype=torch.long, device=image.device)
+            fused = self.model.text_encoder(
+                input_ids=model_inputs["input_ids"],
+                attention_mask=model_inputs["attention_mask"],
+                encoder_hidden_states=image,
+                encoder_attention_mask=image_mask,
+            ).last_hidden_state
+            logits = self.model.itm_head(fused[:, 0, :])  # [no match, match] per text
+            return {"probabilities": logits.float().softmax(dim=-1)[:, 1], "texts": texts}
+
+        def postprocess(self, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+            scores = outputs["probabilities"].tolist()
+            return [{"text": text, "score": score} for text, score in zip(outputs["texts"], scores, strict=True)]
+
+    return ImageTextMatchingPipeline
+
+
+def load_matcher(request: LoadRequest) -> Any:
+    """BLIP's image–text retrieval model (with its ITM head) and processor, as a pipeline."""
+    from transformers import AutoProcessor, BlipForImageTextRetrieval
+
+    processor = AutoProcessor.from_pretrained(request.path, trust_remote_code=request.trust_remote_code)
+    model = BlipForImageTextRetrieval.from_pretrained(request.path, dtype=request.dtype)
+    model.eval()
+    return _pipeline_class()(model=model, processor=processor, device=request.device)
+
+
+def parse_texts(text: str | None) -> list[str]:
+    """One candidate description per non-blank line; InputError for none, too many or too long."""
+    if text is not None and not isinstance(text, str):
+        raise InputError("The descriptions must be text, one per line.")
+    texts = [" ".join(line.split()) for line in (text or "").splitlines()]
+    texts = [line for line in texts if line]
+    if not texts:
+        raise InputError("Type at least one description of the image (one per line) to check it against the image.")
+    if len(texts) > MAX_TEXTS:
+        raise InputError(f"{len(texts)} descriptions is too many; check at most {MAX_TEXTS} at a time.")
+    for number, line in enumerate(texts, start=1):
+        if len(line) > MAX_TEXT_CHARS:
+            raise InputError(
+                f"Description {number} is {len(line):,} characters long; keep each under {MAX_TEXT_CHARS}."
+            )
+    return texts
+
+
+def results_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
+    """Input order kept: text, probability that it describes the image, and a yes/no verdict."""
+    rows = [
+        {
+            "text": row["text"],
+            "probability": round(float(row["score"]), 4),
+            "describes the image": "yes" if row["score"] >= MATCH_THRESHOLD else "no",
+        }
+        for row in results
+    ]
+    return pd.DataFrame(rows, columns=["text", "probability", "describes the image"])
+
+
+def summary_markdown(results: list[dict[str, Any]]) -> str:
+    """One line naming the text most likely to describe the image."""
+    best = max(results, key=lambda row: row["score"])
+    return f"**Best match:** «{best['text']}» (probability {best['score']:.3f})"
+
+
+def match(
+    ctx: TabContext, image: ImageSource, texts: str | None, model: str | None = None, progress: Any = None
+) -> tuple[pd.DataFrame, str]:
+    """Per text, the probability that it describes the image (a table), and the best match."""
+    prepared = prepare_image(image, ctx.settings.max_image_pixels)
+    candidates = parse_texts(texts)
+    with ctx.use(model, progress) as pipe:
+        results = pipe({"image": prepared.working, "texts": candidates})
+    return results_frame(results), summary_markdown(results)
+
+
+EXAMPLE_TEXTS = "a red apple on a table\na green car on a road\na drawing of a fruit"
+
+
+def build_tab(ctx: TabContext) -> None:
+    model_header(ctx)
+    with gr.Row():
+        with gr.Column():
+            image_box = ImageInput(label="Image", height=320)
+            texts_box = gr.Textbox(label="Descriptions (one per line)", lines=4, placeholder=EXAMPLE_TEXTS)
+            model_box = model_picker(ctx)
+            button = gr.Button("Match", variant="primary")
+        with gr.Column():
+            best = gr.Markdown(label="Best match", elem_id="matching-best")
+            table = gr.Dataframe(
+                headers=["text", "probability", "describes the image"],
+                label="Probability that each text describes the image",
+                interactive=False,
+                wrap=True,
+            )
+    gr.Examples(
+        [
+            [ctx.asset("mm-apple.png"), EXAMPLE_TEXTS],
+            [ctx.asset("mm-night-sky.png"), "the moon and stars at night\na sunny beach\na city street"],
+        ],
+        inputs=[image_box, texts_box],
+    )
+
+    # The parameter names are the API's (`client.predict(image=..., texts=..., model=...)`).
+    @user_errors(ctx.spec.title)
+    def run(image: str | None, texts: str, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+        return match(ctx, image, texts, model, progress)
+
+    gr.on([button.click], run, [image_box, texts_box, model_box], [table, best], api_name="match")

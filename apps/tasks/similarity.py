@@ -1,0 +1,154 @@
+"""Sentence similarity: sentences in, pairwise cosine similarity matrix and the closest pair out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from apps.core.errors import InputError
+from apps.core.manager import LoadRequest
+from apps.shared.batching import MAX_BATCH, Batcher
+from apps.ui.context import TabContext
+from apps.ui.errors import user_errors
+from apps.ui.model import model_header, model_picker
+
+MAX_SENTENCES = 200
+
+
+def load_sentence_transformer(request: LoadRequest) -> Any:
+    """A sentence-transformers model from a local folder (plain transformers folders get mean pooling)."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(
+        str(request.path),
+        device=request.device,
+        trust_remote_code=request.trust_remote_code,
+        local_files_only=True,
+        model_kwargs={"dtype": request.dtype},
+    )
+
+
+def parse_sentences(text: str | None, max_chars: int) -> list[str]:
+    """One sentence per non-blank line; raises InputError for too few, too many or too long."""
+    if not isinstance(text, str):
+        raise InputError("Sentences must be text, one sentence per line.")
+    if len(text) > max_chars:
+        raise InputError(f"The text is {len(text):,} characters long; the limit is {max_chars:,}.")
+    sentences = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(sentences) < 2:
+        raise InputError("Enter at least two sentences, one per line, to compare them.")
+    if len(sentences) > MAX_SENTENCES:
+        raise InputError(
+            f"{len(sentences):,} sentences is too many for a similarity matrix; "
+            f"compare at most {MAX_SENTENCES} at a time (or use semantic search for a large corpus)."
+        )
+    return sentences
+
+
+def cosine_matrix(embeddings: np.ndarray) -> np.ndarray:
+    """Pairwise cosine similarity; zero vectors give 0 instead of dividing by zero."""
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    unit = embeddings / np.where(norms == 0, 1.0, norms)
+    return np.clip(unit @ unit.T, -1.0, 1.0)
+
+
+def most_similar_pair(matrix: np.ndarray) -> tuple[int, int, float]:
+    """Indices (i < j) and score of the most similar pair of different sentences."""
+    masked = np.where(np.tri(len(matrix), k=-1, dtype=bool).T, matrix, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(masked)), masked.shape)
+    return int(i), int(j), float(matrix[i, j])
+
+
+def matrix_frame(sentences: list[str], matrix: np.ndarray) -> pd.DataFrame:
+    """The matrix as a table whose first column names each row's sentence."""
+    labels = [f"{n + 1}. {_short(s)}" for n, s in enumerate(sentences)]
+    frame = pd.DataFrame(matrix.astype(float).round(3), columns=[str(n + 1) for n in range(len(sentences))])
+    frame.insert(0, "sentence", labels)
+    return frame
+
+
+def heatmap(frame: pd.DataFrame) -> Any:
+    """The table coloured by score (a heatmap), readable in light and dark mode."""
+    numbers = frame.columns[1:]
+
+    def shade(value: float) -> str:
+        alpha = max(0.0, min(1.0, float(value))) * 0.75
+        return f"background-color: rgba(99, 102, 241, {alpha:.2f})"
+
+    return frame.style.map(shade, subset=list(numbers)).format("{:.3f}", subset=list(numbers))
+
+
+def pair_markdown(sentences: list[str], pair: tuple[int, int, float]) -> str:
+    i, j, score = pair
+    return (
+        f"**Most similar pair** (cosine {score:.3f}): "
+        f"sentence {i + 1} «{sentences[i]}» and sentence {j + 1} «{sentences[j]}»"
+    )
+
+
+def _short(sentence: str, width: int = 40) -> str:
+    return sentence if len(sentence) <= width else sentence[: width - 1] + "…"
+
+
+def encode_groups(encoder: Any, groups: Sequence[list[str]]) -> list[np.ndarray]:
+    """Several requests' sentences in one `encode` call: each request's (n, D) embeddings, in order."""
+    flat = [sentence for group in groups for sentence in group]
+    embeddings = np.asarray(encoder.encode(flat, convert_to_numpy=True), dtype=np.float32)
+    return np.split(embeddings, np.cumsum([len(group) for group in groups])[:-1])
+
+
+# Concurrent requests share forward passes (see apps/shared/batching.py); each validates its input alone first.
+ENCODE_BATCHES: Batcher[list[str], np.ndarray] = Batcher(encode_groups)
+
+
+def similarity(ctx: TabContext, text: str, model: str | None = None, progress: Any = None) -> tuple[Any, str]:
+    """Similarity matrix (as a heatmap table) and a sentence naming the most similar pair."""
+    sentences = parse_sentences(text, ctx.settings.max_text_chars)
+    with ctx.use(model, progress) as encoder:
+        embeddings = ENCODE_BATCHES.run(encoder, sentences)
+    matrix = cosine_matrix(embeddings)
+    frame = matrix_frame(sentences, matrix)
+    return heatmap(frame), pair_markdown(sentences, most_similar_pair(matrix))
+
+
+EXAMPLE = "\n".join(
+    (
+        "A cat sits on the mat.",
+        "A kitten is sitting on a rug.",
+        "Stock markets fell sharply today.",
+        "Shares dropped at the opening bell.",
+    )
+)
+
+
+def build_tab(ctx: TabContext) -> None:
+    model_header(ctx)
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(label="Sentences (one per line)", lines=6, placeholder=EXAMPLE)
+        with gr.Column(scale=2):
+            model = model_picker(ctx)
+            button = gr.Button("Compare", variant="primary")
+            pair = gr.Markdown(label="Most similar pair", elem_id="similarity-pair")
+    # The whole width for the heatmap: a column per sentence, so half a page would hide some.
+    table = gr.Dataframe(
+        label="Cosine similarity (1 = same meaning)", interactive=False, wrap=True, elem_id="similarity-table"
+    )
+    gr.Examples([[EXAMPLE]], inputs=[text])
+
+    @user_errors(ctx.spec.title)
+    def run(sentences: str, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+        return similarity(ctx, sentences, model, progress)
+
+    gr.on(
+        [button.click, text.submit],
+        run,
+        [text, model],
+        [table, pair],
+        api_name="similarity",
+        concurrency_limit=MAX_BATCH,  # requests run side by side; their model calls are batched
+    )

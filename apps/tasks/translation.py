@@ -1,0 +1,308 @@
+"""Translation: text in one language → another, with a seq2seq translation model or the chat model.
+
+Languages are chosen by human name ("English", "French") and mapped to the model's codes (FLORES-200
+for NLLB, ISO 639-1 for M2M100, the fixed pair of an opus-mt model). Long text is split into
+sentence-aware chunks that fit the model; every chunk is translated and the line layout is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from apps.core import hub
+from apps.core.errors import InputError
+from apps.core.manager import LoadRequest
+from apps.core.refs import ModelRef
+from apps.shared.languages import FLORES_NAMES, ISO_NAMES, find_code, marian_pair_from_name, name_for_iso, require_code
+from apps.shared.text import chunk_lines
+from apps.tasks import chat
+from apps.ui.context import TabContext
+from apps.ui.errors import user_errors
+from apps.ui.model import model_header, model_picker
+
+CHUNK_TOKENS = 200  # translation models are trained on sentences; shorter chunks translate better
+MAX_OUTPUT_TOKENS = 512
+TRANSLATION_MODEL = "Translation model"
+CHAT_MODEL = "Chat model"
+ENGINES = (TRANSLATION_MODEL, CHAT_MODEL)
+CHAT_LANGUAGES = sorted(ISO_NAMES.values())  # a chat model is asked by name: offer the common ones
+Languages = tuple[dict[str, str], dict[str, str]]  # ({name: code} sources, {name: code} targets)
+
+
+def load_translation(request: LoadRequest) -> Any:
+    """A TranslationPipeline (apps/shared/seq2seq.py) for a local NLLB / M2M100 / opus-mt folder."""
+    from apps.shared.seq2seq import load_translation as load
+
+    return load(request)
+
+
+# -- languages ----------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def family_from_files(ref: ModelRef, folder: Path | None) -> tuple[str, dict[str, Any]]:
+    """Guess a model's family ("nllb", "m2m100", "marian", "") from its config files, else from its name."""
+    config = _read_json(folder / "config.json") if folder else {}
+    tokenizer_config = _read_json(folder / "tokenizer_config.json") if folder else {}
+    model_type = config.get("model_type", "")
+    tokenizer_class = str(tokenizer_config.get("tokenizer_class", "")).lower()
+    name = ref.source.lower()
+    if model_type == "marian" or "opus-mt" in name:
+        return "marian", tokenizer_config
+    if "nllb" in tokenizer_class or "nllb" in name:
+        return "nllb", tokenizer_config
+    if "m2m" in tokenizer_class or "m2m100" in name:
+        return "m2m100", tokenizer_config
+    return "", tokenizer_config
+
+
+def languages_without_loading(ref: ModelRef) -> Languages:
+    """The languages a model offers, read from its files (if cached) or its name: no weights are loaded."""
+    family, tokenizer_config = family_from_files(ref, hub.cached_path(ref))
+    if family == "nllb":
+        table = {name: code for code, name in FLORES_NAMES.items()}
+        return table, table
+    if family == "marian":
+        source = tokenizer_config.get("source_lang")
+        target = tokenizer_config.get("target_lang")
+        if not (source and target):
+            source, target = marian_pair_from_name(ref.source)
+        return (
+            {name_for_iso(source): source} if source else {},
+            {name_for_iso(target): target} if target else {},
+        )
+    table = {name: code for code, name in ISO_NAMES.items()}  # M2M100, and the best guess for unknown models
+    return table, table
+
+
+def model_languages(ctx: TabContext, model: str | None = None) -> Languages:
+    """({name: code} sources, targets) of the model: exact from its tokenizer once loaded, else from its files."""
+    ref = ctx.resolve_model(model)
+    # The snapshot, not `state_of`: that works out the device, which imports torch (seconds) while the
+    # page is being built, before any model was asked for.
+    loaded = any(
+        row["task"] == ctx.spec.key and row["model"] == str(ref) and row["state"] == "loaded"
+        for row in ctx.manager.snapshot()
+    )
+    if loaded:
+        with ctx.use(model) as pipe:
+            return pipe.sources, pipe.targets
+    return languages_without_loading(ref)
+
+
+def language_names(ctx: TabContext, model: str | None = None) -> list[str]:
+    """Names of every language the model translates from or into, sorted."""
+    sources, targets = model_languages(ctx, model)
+    return sorted(set(sources) | set(targets))
+
+
+def _default(names: list[str], preferred: str, other: str | None = None) -> str | None:
+    for name in (preferred, "English", *names):
+        if name in names and name != other:
+            return name
+    return names[0] if names else None
+
+
+def picker_updates(ctx: TabContext, engine: str, model: str | None, source: str | None, target: str | None) -> Any:
+    """Dropdown updates for the source and target lists of the chosen engine/model, keeping valid choices."""
+    if engine == CHAT_MODEL:
+        sources = targets = CHAT_LANGUAGES
+    else:
+        tables = model_languages(ctx, model)
+        sources, targets = sorted(tables[0]), sorted(tables[1])
+    new_source = source if source in sources else _default(sources, "English")
+    new_target = target if target in targets and target != new_source else _default(targets, "French", new_source)
+    return gr.Dropdown(choices=sources, value=new_source), gr.Dropdown(choices=targets, value=new_target)
+
+
+# -- translating --------------------------------------------------------------------------------
+
+
+def validate_text(text: Any, max_chars: int) -> str:
+    if not isinstance(text, str):
+        raise InputError("The text to translate must be text.")
+    if not text.strip():
+        raise InputError("Enter some text to translate.")
+    if len(text) > max_chars:
+        raise InputError(f"The text is {len(text):,} characters long; the limit is {max_chars:,}.")
+    return text.strip("\n")
+
+
+def _report(progress: Any, done: int, total: int, what: str) -> None:
+    if progress is not None and total:
+        progress((done, total), desc=f"{what} chunk {min(done + 1, total)} of {total}…")
+
+
+def translate(
+    ctx: TabContext,
+    text: str,
+    source_language: str,
+    target_language: str,
+    model: str | None = None,
+    progress: Any = None,
+) -> str:
+    """The whole text translated with the tab's translation model (long text is split and all of it translated)."""
+    text = validate_text(text, ctx.settings.max_text_chars)
+    with ctx.use(model, progress) as pipe:
+        name = ctx.resolve_model(model).name
+        source = require_code(source_language, pipe.sources, "source", name)
+        target = require_code(target_language, pipe.targets, "target", name)
+        if source == target and len(pipe.targets) > 1:
+            raise InputError("The source and target languages are the same: choose another target language.")
+        limit = max(8, min(pipe.input_limit - pipe.special_tokens - 4, CHUNK_TOKENS))
+        lines = chunk_lines(text, pipe.count_tokens, limit)
+        total, done, output = sum(len(chunks) for chunks in lines), 0, []
+        for chunks in lines:
+            pieces = []
+            for chunk in chunks:
+                _report(progress, done, total, "Translating")
+                cap = min(MAX_OUTPUT_TOKENS, pipe.output_limit)
+                budget = min(cap, 2 * pipe.count_tokens(chunk) + 10)
+                result = pipe(chunk, src_lang=source, tgt_lang=target, max_new_tokens=budget)
+                pieces.append(result["translation_text"])
+                done += 1
+            output.append(" ".join(pieces))
+    return "\n".join(output)
+
+
+def chat_prompt(text: str, source: str, target: str) -> str:
+    return f"Translate this text from {source} to {target}. Reply with the translation only.\n\n{text}"
+
+
+CHAT_SYSTEM_PROMPT = "You are a professional translator. You reply with the translation only: no notes, no quotes."
+
+
+def translate_with_chat(
+    ctx: TabContext, text: str, source_language: str, target_language: str, progress: Any = None
+) -> str:
+    """The whole text translated by the Chat tab's model through a prompt, greedily, chunk by chunk."""
+    text = validate_text(text, ctx.settings.max_text_chars)
+    names = {name: name for name in CHAT_LANGUAGES}
+    source = require_code(source_language, names, "source", "The chat model")
+    target = require_code(target_language, names, "target", "The chat model")
+    if source == target:
+        raise InputError("The source and target languages are the same: choose another target language.")
+    chat_ctx = ctx.for_task("chat")
+    context, count = chat.token_counter(chat_ctx, progress=progress)
+    lines = chunk_lines(text, count, max(16, min(context // 4, 400)))
+    total, done, output = sum(len(chunks) for chunks in lines), 0, []
+    for chunks in lines:
+        pieces = []
+        for chunk in chunks:
+            _report(progress, done, total, "Translating")
+            answer = chat.reply(
+                chat_ctx,
+                chat_prompt(chunk, source, target),
+                system_prompt=CHAT_SYSTEM_PROMPT,
+                max_new_tokens=min(chat.MAX_NEW_TOKENS, 2 * count(chunk) + 32),
+                temperature=0.0,
+            )
+            pieces.append(answer.strip())
+            done += 1
+        output.append(" ".join(pieces))
+    return "\n".join(output)
+
+
+def translate_any(
+    ctx: TabContext,
+    text: str,
+    source_language: str,
+    target_language: str,
+    engine: str = TRANSLATION_MODEL,
+    model: str | None = None,
+    progress: Any = None,
+) -> str:
+    """Translate with the engine the tab chose: the translation model or the chat model."""
+    if engine in (CHAT_MODEL, "chat"):
+        return translate_with_chat(ctx, text, source_language, target_language, progress)
+    if engine not in (TRANSLATION_MODEL, "", None, "translation"):
+        raise InputError(f"Unknown engine {engine!r}: use {TRANSLATION_MODEL!r} or {CHAT_MODEL!r}.")
+    return translate(ctx, text, source_language, target_language, model, progress)
+
+
+# -- the tab ------------------------------------------------------------------------------------
+
+EXAMPLE = "The weather is lovely today. Shall we go for a walk in the park?\nI will bring some sandwiches."
+
+
+def build_tab(ctx: TabContext) -> None:
+    model_header(ctx)
+    start_sources, start_targets = languages_without_loading(ctx.configured_model())
+    with gr.Row():
+        with gr.Column():
+            engine = gr.Radio(
+                list(ENGINES),
+                value=TRANSLATION_MODEL,
+                label="Translate with",
+                info="The translation model below, or the Chat tab's model following a prompt.",
+            )
+            with gr.Row(equal_height=True):
+                source = gr.Dropdown(
+                    sorted(start_sources),
+                    value=_default(sorted(start_sources), "English"),
+                    label="From",
+                    filterable=True,
+                    allow_custom_value=True,  # API callers may use aliases or codes; translate() checks
+                    scale=4,
+                    elem_id="translation-source",
+                )
+                swap = gr.Button("⇄", scale=1, min_width=50, elem_id="translation-swap")
+                target = gr.Dropdown(
+                    sorted(start_targets),
+                    value=_default(sorted(start_targets), "French", "English"),
+                    label="To",
+                    filterable=True,
+                    allow_custom_value=True,  # API callers may use aliases or codes; translate() checks
+                    scale=4,
+                    elem_id="translation-target",
+                )
+            text = gr.Textbox(label="Text", lines=8, placeholder=EXAMPLE)
+            model = model_picker(ctx)
+            button = gr.Button("Translate", variant="primary")
+        with gr.Column():
+            output = gr.Textbox(label="Translation", lines=12, buttons=["copy"], elem_id="translation-output")
+    gr.Examples([[EXAMPLE]], inputs=[text])
+
+    def translation_languages(engine_name: str, model_name: str, source_name: str, target_name: str):
+        return picker_updates(ctx, engine_name, model_name, source_name, target_name)
+
+    @user_errors(ctx.spec.title)
+    def translation_swap(engine_name: str, model_name: str, source_name: str, target_name: str):
+        if engine_name != CHAT_MODEL:
+            sources, targets = model_languages(ctx, model_name)
+            if find_code(target_name, sources) is None or find_code(source_name, targets) is None:
+                raise InputError(f"This model translates only {', '.join(sources)} → {', '.join(targets)}.")
+        return target_name, source_name
+
+    @user_errors(ctx.spec.title)
+    def run(
+        text: str,
+        source_language: str,
+        target_language: str,
+        engine: str,
+        model: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+    ) -> str:
+        return translate_any(ctx, text, source_language, target_language, engine, model, progress)
+
+    pickers = [engine, model, source, target]
+    gr.on([engine.change, model.change], translation_languages, pickers, [source, target], api_visibility="private")
+    swap.click(translation_swap, pickers, [source, target], api_visibility="private")
+    ctx.on_page_load(lambda: picker_updates(ctx, TRANSLATION_MODEL, None, "English", "French"), [source, target])
+    gr.on(
+        [button.click, text.submit],
+        run,
+        [text, source, target, engine, model],
+        [output],
+        api_name="translate",
+    )

@@ -1,0 +1,1 @@
+"""Gradio pieces every tab shares: input/output components, the model header and picker, error display."""
