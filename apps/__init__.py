@@ -5,7 +5,7 @@ Adding a task is one module in `apps/` plus one entry here. Nothing else names a
 
 from __future__ import annotations
 
-from apps.core.spec import ModelCard, TaskSpec
+from apps.core.spec import Kind, ModelCard, Request, TaskSpec
 from apps.finder import tab as finder
 from apps.shared import chat_engine, clip
 from apps.shared.voices import VOICES
@@ -39,6 +39,24 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/chat",),
         build=chat.build_tab,
         load=chat_engine.load_chat_model,
+        run=chat.reply,  # chat.stream_chat streams the same reply
+        takes=(Kind.TEXT,),
+        gives=Kind.TEXT,
+        requests=(
+            Request(
+                "/chat",
+                {
+                    "message": "What is the capital of France?",
+                    "history": [],
+                    "system_prompt": "",
+                    "max_new_tokens": 16,
+                    "temperature": 0,
+                    "top_p": 0.9,
+                    "repetition_penalty": 1.0,
+                    "model": "",
+                },
+            ),
+        ),
         pipeline_tag="text-generation",
         default=ModelCard("HuggingFaceTB/SmolLM2-360M-Instruct", "362M", "724 MB", "Apache-2.0"),
         alternatives=(
@@ -56,6 +74,21 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/translate",),
         build=translation.build_tab,
         load=translation.load_translation,
+        run=translation.translate,
+        takes=(Kind.TEXT,),
+        gives=Kind.TEXT,
+        requests=(
+            Request(
+                "/translate",
+                {
+                    "text": "Hello world.",
+                    "source_language": "English",
+                    "target_language": "French",
+                    "engine": translation.TRANSLATION_MODEL,
+                    "model": "",
+                },
+            ),
+        ),
         pipeline_tag="translation",
         default=ModelCard(
             "facebook/nllb-200-distilled-600M", "615M", "2.46 GB", "CC-BY-NC-4.0", note="200 languages, non-commercial"
@@ -76,6 +109,21 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/summarize",),
         build=summarization.build_tab,
         load=summarization.load_summarization,
+        run=summarization.summarize,
+        takes=(Kind.TEXT,),
+        gives=Kind.TEXT,
+        requests=(
+            Request(
+                "/summarize",
+                {
+                    "text": "The council approved a plan to turn the old railway line into a park. "
+                    "Work starts next spring and should take two years.",
+                    "min_tokens": 5,
+                    "max_tokens": 30,
+                    "model": "",
+                },
+            ),
+        ),
         pipeline_tag="summarization",
         default=ModelCard("sshleifer/distilbart-cnn-12-6", "306M", "1.22 GB", "Apache-2.0", note="news style"),
         alternatives=(ModelCard("facebook/bart-large-cnn", "406M", "1.63 GB", "MIT", note="news style"),),
@@ -88,6 +136,12 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/similarity",),
         build=similarity.build_tab,
         load=similarity.load_sentence_transformer,
+        run=similarity.similarity,
+        takes=(Kind.TEXT,),
+        gives=Kind.TABLE,
+        requests=(
+            Request("/similarity", {"sentences": "A cat sits on the mat.\nA kitten is sitting on a rug.", "model": ""}),
+        ),
         pipeline_tag="sentence-similarity",
         default=ModelCard("sentence-transformers/all-MiniLM-L6-v2", "22.7M", "91 MB", "Apache-2.0"),
         alternatives=(
@@ -109,6 +163,21 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/search",),
         build=search.build_tab,
         load=similarity.load_sentence_transformer,  # the same loader: one loaded model when both tabs agree
+        run=search.search,
+        takes=(Kind.TEXT, Kind.TEXT),  # the query, the corpus
+        gives=Kind.TABLE,
+        requests=(
+            Request(
+                "/search",
+                {
+                    "query": "Which passage is about a pet?",
+                    "corpus": "A cat sleeps on the sofa.\nThe stock market closed higher.",
+                    "corpus_file": None,
+                    "top_k": 1,
+                    "model": "",
+                },
+            ),
+        ),
         pipeline_tag="sentence-similarity",
         default=ModelCard("sentence-transformers/all-MiniLM-L6-v2", "22.7M", "91 MB", "Apache-2.0"),
         alternatives=(

@@ -346,13 +346,13 @@ HEATMAP_CONTRASTS = """() => [...document.querySelectorAll('#similarity-table [s
 
 def test_heatmap_is_readable_in_dark_and_light_mode(page) -> None:  # noqa: F811
     """The similarity heatmap's numbers stay readable on their coloured cells (WCAG AA contrast)."""
-    from apps.tasks.similarity import EXAMPLE
+    from apps.tasks.similarity import EXAMPLES
 
     panel = open_tab(page, "similarity")
     click_example(panel)
     submit(panel, "Compare")
     has_text(page, "#similarity-pair", "Most similar pair")
-    cells = len(EXAMPLE.splitlines()) ** 2
+    cells = len(EXAMPLES[0].splitlines()) ** 2
     try:
         for scheme in ("dark", "light"):
             page.emulate_media(color_scheme=scheme)  # gradio follows the system's scheme unless ?__theme= is set

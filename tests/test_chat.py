@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import TaskContext
 from apps.shared.chat_engine import (
     MIN_REPLY_TOKENS,
     GenerationStats,
@@ -31,7 +33,7 @@ from apps.shared.chat_engine import (
     stream_generate,
     turns,
 )
-from apps.tasks.chat import stream_chat
+from apps.tasks.chat import ChatReply, ChatUpdate, reply, stream_chat
 from apps.ui.context import TabContext
 
 QUESTION = "What is the capital of France?"
@@ -185,6 +187,68 @@ def test_stream_chat_notes_trimming(tiny_chat: TabContext) -> None:
     assert updates[-1].reply
 
 
+@pytest.fixture(scope="module")
+def tiny_task(tiny_chat: TabContext) -> TaskContext:
+    """The chat task's context with no UI at all: what the API, other tasks and evals call with."""
+    return TaskContext(tiny_chat.spec, tiny_chat.settings, tiny_chat.manager, tiny_chat.specs)
+
+
+def test_stream_chat_yields_growing_updates_and_ends_with_the_counts(tiny_task: TaskContext) -> None:
+    updates = list(stream_chat(tiny_task, "Say something.", [], "", 12, 0, 1, 1))
+    assert all(isinstance(update, ChatUpdate) for update in updates)
+    assert [update.done for update in updates] == [False] * (len(updates) - 1) + [True]
+    assert all(later.reply.startswith(earlier.reply) for earlier, later in itertools.pairwise(updates))
+    last = updates[-1]
+    assert last.stats.completion_tokens == 12 and last.stats.finish_reason == "length"
+    assert "12 tokens in" in last.note
+
+
+def test_reply_is_the_whole_streamed_reply_with_token_counts(tiny_task: TaskContext) -> None:
+    streamed = list(stream_chat(tiny_task, "Say something.", [], "Be brief.", 12, 0, 1, 1))[-1]
+    whole = reply(tiny_task, "Say something.", [], "Be brief.", 12)  # greedy by default
+    assert isinstance(whole, ChatReply)
+    assert whole.text == streamed.reply and whole.text.strip()
+    with tiny_task.use() as engine:
+        prompt = engine.encode(
+            [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say something."}]
+        )
+    assert whole.stats.prompt_tokens == len(prompt)
+    assert (whole.stats.completion_tokens, whole.stats.finish_reason) == (12, "length")
+
+
+def test_reply_stops_at_a_stop_string(tiny_task: TaskContext) -> None:
+    full = reply(tiny_task, "Say something.", max_new_tokens=12)
+    stop = full.text[len(full.text) // 2 : len(full.text) // 2 + 2]  # the same greedy reply is sure to contain it
+    cut = reply(tiny_task, "Say something.", max_new_tokens=12, stop=[stop])
+    assert cut.text == full.text[: full.text.index(stop)] and cut.stats.finish_reason == "stop"
+    seeded = [reply(tiny_task, "Say something.", max_new_tokens=8, temperature=1.0, seed=7).text for _ in range(2)]
+    assert seeded[0] == seeded[1]  # a seed makes a sampled reply reproducible
+
+
+@pytest.mark.parametrize(
+    ("message", "match"),
+    [
+        ("", "Type a message first."),
+        ("  \n ", "Type a message first."),
+        (42, "The message must be text."),
+        ("x" * 50_001, "The message is 50,001 characters long; the limit is 50,000."),
+    ],
+    ids=["empty", "blank", "not text", "too long"],
+)
+def test_reply_refuses_what_is_not_a_message(tiny_task: TaskContext, message: object, match: str) -> None:
+    with pytest.raises(InputError, match=re.escape(match)):
+        reply(tiny_task, message)  # type: ignore[arg-type]
+
+
+def test_the_reference_request_runs_through_the_registry(tiny_task: TaskContext) -> None:
+    """The registry's request for /chat, sent to the task function it names: what a pipeline or eval does."""
+    (request,) = SPECS["chat"].requests
+    assert request.api_name == "/chat"
+    answer = SPECS["chat"].run(tiny_task, **request.inputs)
+    assert isinstance(answer, ChatReply) and answer.text.strip()
+    assert answer.stats.completion_tokens <= request.inputs["max_new_tokens"]
+
+
 # -- through the API -----------------------------------------------------------------------------
 
 SETTINGS = ("You are terse.", 24, 0, 0.9, 1.0, "")  # system prompt, max new tokens, temperature, top-p, penalty, model
@@ -275,6 +339,13 @@ def _greedy(ctx: TabContext, message: str, history: list[dict[str, str]]) -> str
     updates = list(stream_chat(ctx, message, history, "You are a helpful assistant.", 48, 0, 1.0, 1.0))
     assert len(updates) > 2  # streamed
     return updates[-1].reply
+
+
+@pytest.mark.real
+def test_real_smollm2_reply_ends_its_turn(smollm2: TabContext) -> None:
+    answer = reply(smollm2, QUESTION, [], "You are a helpful assistant.", 48)
+    assert "Paris" in answer.text
+    assert answer.stats.finish_reason == "stop" and 0 < answer.stats.completion_tokens < 48  # ended by itself
 
 
 @pytest.mark.real

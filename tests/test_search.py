@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,20 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import TaskContext
 from apps.shared.cache import LRUCache
-from apps.tasks.search import CORPUS_CACHE, csv_passages, parse_corpus, search, top_passages
+from apps.tasks.search import (
+    CORPUS_CACHE,
+    RESULT_COLUMNS,
+    Hit,
+    SearchResult,
+    csv_passages,
+    parse_corpus,
+    results_frame,
+    search,
+    top_passages,
+    validate_query,
+)
 from apps.tasks.similarity import load_sentence_transformer, similarity
 from apps.ui.context import TabContext
 
@@ -37,7 +50,7 @@ class CountingEncoder:
         return vectors
 
 
-def counting_context() -> tuple[TabContext, CountingEncoder]:
+def counting_context() -> tuple[TaskContext, CountingEncoder]:
     encoder = CountingEncoder()
     manager = ModelManager(
         loaders={"search": lambda request: encoder},
@@ -46,7 +59,7 @@ def counting_context() -> tuple[TabContext, CountingEncoder]:
         device="cpu",
         fetch=lambda ref, **kwargs: Path("."),
     )
-    return TabContext(SPECS["search"], Settings(), manager, SPECS), encoder
+    return TaskContext(SPECS["search"], Settings(), manager, SPECS), encoder
 
 
 # -- pure helpers --------------------------------------------------------------------------------
@@ -107,13 +120,50 @@ def test_embedding_cache_is_a_bounded_lru() -> None:
 # -- the cache and the model -------------------------------------------------------------------
 
 
+def test_validate_query_uses_the_one_text_check() -> None:
+    assert validate_query("  pets \n", 2, 3, 100) == ("pets", 2)
+    for query, match in [
+        ("", "Type a query: what are you looking for?"),
+        (" \t", "Type a query: what are you looking for?"),
+        (42, "The query must be text."),
+        ("x" * 101, "The query is 101 characters long; the limit is 100."),
+    ]:
+        with pytest.raises(InputError, match=re.escape(match)):
+            validate_query(query, 1, 3, 100)
+
+
+def test_search_returns_ranked_hits_with_their_lines() -> None:
+    ctx, _ = counting_context()
+    passages = ["The stock market closed higher.", "A cat naps on a sofa.", "It will rain this weekend."]
+    result = search(ctx, " a cat on a sofa ", "\n".join(passages), None, 3)
+    assert isinstance(result, SearchResult) and (result.query, result.corpus_size) == ("a cat on a sofa", 3)
+    assert all(isinstance(hit, Hit) for hit in result.hits)
+    assert [hit.rank for hit in result.hits] == [1, 2, 3]
+    assert (result.hits[0].passage, result.hits[0].line) == ("A cat naps on a sofa.", 2)
+    assert {(hit.passage, hit.line) for hit in result.hits} == {(p, n) for n, p in enumerate(passages, start=1)}
+    scores = [hit.score for hit in result.hits]
+    assert scores == sorted(scores, reverse=True) and all(-1 <= score <= 1 for score in scores)
+    frame = results_frame(result)  # what the tab and /search show
+    assert list(frame.columns) == RESULT_COLUMNS == ["rank", "score", "passage", "line"]
+    assert frame["score"].tolist() == [round(score, 4) for score in scores]
+
+
+def test_the_reference_request_runs_through_the_registry() -> None:
+    ctx, _ = counting_context()
+    (request,) = SPECS["search"].requests
+    assert request.api_name == "/search"
+    result = SPECS["search"].run(ctx, **request.inputs)
+    assert len(result.hits) == request.inputs["top_k"] == 1
+    assert result.corpus_size == len(request.inputs["corpus"].splitlines())
+
+
 def test_second_query_does_not_embed_the_corpus_again() -> None:
     ctx, encoder = counting_context()
     first = search(ctx, "cat on a sofa", CORPUS, None, 2)
     second = search(ctx, "rain", CORPUS, None, 1)
     assert encoder.calls == [3, 1, 1]  # corpus once (3 passages), then one query each
-    assert first["passage"].tolist()[0] == "A cat sleeps on the sofa."
-    assert second["rank"].tolist() == [1]
+    assert first.hits[0].passage == "A cat sleeps on the sofa."
+    assert [hit.rank for hit in second.hits] == [1]
     search(ctx, "rain", CORPUS + "\nA new passage.", None, 1)
     assert encoder.calls[-2:] == [4, 1]  # a changed corpus is a new cache entry
 
@@ -198,5 +248,5 @@ def test_real_minilm_ranks_the_cat_passage_first() -> None:
         )
     )
     result = search(ctx, "Which pets like to play?", corpus, None, 4)
-    assert result["passage"].tolist()[0] == "My kitten loves chasing a ball of yarn."
-    assert result["score"].tolist()[0] > result["score"].tolist()[1] + 0.1
+    assert result.hits[0].passage == "My kitten loves chasing a ball of yarn." and result.hits[0].line == 2
+    assert result.hits[0].score > result.hits[1].score + 0.1

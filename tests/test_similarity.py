@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from gradio_client import Client
@@ -11,8 +13,10 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import TaskContext
 from apps.tasks.similarity import (
     MAX_SENTENCES,
+    SimilarityMatrix,
     cosine_matrix,
     load_sentence_transformer,
     most_similar_pair,
@@ -33,12 +37,12 @@ def test_parse_sentences_skips_blank_lines() -> None:
         ("\n\n   \n", "at least two"),
         ("only one", "at least two"),
         ("\n".join(["line"] * 10_000), "too many"),
-        ("x\n" * 30_000, "characters long"),
-        (42, "must be text"),
+        ("x\n" * 30_000, "The list of sentences is 60,000 characters long; the limit is 50,000."),
+        (42, "The list of sentences must be text."),
     ],
 )
 def test_parse_sentences_rejects_bad_input(text: object, message: str) -> None:
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError, match=re.escape(message)):
         parse_sentences(text, 50_000)  # type: ignore[arg-type]
 
 
@@ -49,6 +53,43 @@ def test_cosine_matrix_and_pair() -> None:
     assert np.allclose(np.diag(matrix)[:3], 1.0)
     assert matrix[3, 3] == 0.0  # a zero vector does not divide by zero
     assert most_similar_pair(matrix)[:2] == (0, 1)
+
+
+def similarity_context(ref: ModelRef) -> TaskContext:
+    """The similarity task's context with a manager of its own, and no UI."""
+    manager = ModelManager(
+        loaders={"similarity": load_sentence_transformer},
+        selection=ModelSelection({"similarity": ref}),
+        budget=None,
+        device="cpu",
+    )
+    return TaskContext(SPECS["similarity"], Settings(), manager, SPECS)
+
+
+@pytest.fixture(scope="module")
+def tiny_similarity(tiny_models_file) -> TaskContext:
+    from conftest import KIT_DIR
+
+    return similarity_context(ModelRef(str(KIT_DIR / "similarity")))
+
+
+def test_similarity_returns_the_matrix_and_the_closest_pair(tiny_similarity: TaskContext) -> None:
+    result = similarity(tiny_similarity, " A cat sits.\n\nA kitten sits.\nStocks fell. \n")
+    assert isinstance(result, SimilarityMatrix)
+    assert result.sentences == ["A cat sits.", "A kitten sits.", "Stocks fell."]
+    assert result.matrix.shape == (3, 3)
+    assert np.allclose(np.diag(result.matrix), 1.0, atol=1e-5) and np.allclose(result.matrix, result.matrix.T)
+    i, j, score = result.most_similar
+    assert i < j and score == result.matrix[i, j]
+    off_diagonal = result.matrix[~np.eye(3, dtype=bool)]
+    assert score == off_diagonal.max()
+
+
+def test_the_reference_request_runs_through_the_registry(tiny_similarity: TaskContext) -> None:
+    (request,) = SPECS["similarity"].requests
+    assert request.api_name == "/similarity"
+    result = SPECS["similarity"].run(tiny_similarity, **request.inputs)
+    assert result.sentences == request.inputs["sentences"].splitlines() and result.most_similar[:2] == (0, 1)
 
 
 def test_similarity_through_the_api(client: Client) -> None:
@@ -88,7 +129,6 @@ def test_real_minilm_ranks_the_paraphrase_highest() -> None:
     )
     ctx = TabContext(spec, Settings(), manager, SPECS)
     text = "A cat sits on the mat\nA kitten is sitting on a rug\nStock markets fell today"
-    table, pair = similarity(ctx, text)
-    matrix = np.array([row[1:] for row in table.data.values.tolist()], dtype=float)
-    assert matrix[0, 1] > matrix[0, 2] + 0.3
-    assert "sentence 1" in pair and "sentence 2" in pair
+    result = similarity(ctx, text)
+    assert result.matrix[0, 1] > result.matrix[0, 2] + 0.3
+    assert result.most_similar[:2] == (0, 1)

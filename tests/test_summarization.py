@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.tasks.summarization import load_summarization, map_reduce, summarize, validate
+from apps.core.spec import TaskContext
+from apps.tasks.summarization import Summary, info_markdown, load_summarization, map_reduce, summarize, validate
 from apps.ui.context import TabContext
 
 SENTENCES = [f"Sentence number {n} tells fact {n} about the park." for n in range(40)]
@@ -66,6 +68,14 @@ def test_map_reduce_single_chunk_when_it_fits() -> None:
     pipe = FirstWords()
     summary = map_reduce(pipe, "A short document. It fits.", 0, 10)
     assert (summary.chunks, summary.rounds, len(pipe.inputs)) == (1, 1, 1)
+    assert (summary.tokens, summary.max_tokens, summary.capped) == (5, 10, False)
+    assert info_markdown(summary) == "The document (5 tokens) fit the model in one piece: 1 chunk."
+
+
+def test_a_length_the_model_cannot_write_is_capped_and_said() -> None:
+    summary = map_reduce(FirstWords(), "A short document. It fits.", 0, 500)
+    assert (summary.max_tokens, summary.capped) == (100, True)  # the stand-in writes at most 100 tokens
+    assert "writes at most 100 tokens" in info_markdown(summary)
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +101,38 @@ def test_tiny_bart_long_document_goes_through_every_chunk(tiny_summarization: Ta
 
         type(pipe).__call__ = record
     try:
-        text, info = summarize(tiny_summarization, " ".join(SENTENCES[:12]), 2, 8)
+        summary = summarize(tiny_summarization, " ".join(SENTENCES[:12]), 2, 8)
     finally:
         type(pipe).__call__ = original
-    chunks = int(info.split("**")[1].split()[0])
-    assert chunks > 1 and f"{chunks} chunks" in info
-    assert " ".join(seen[:chunks]).split() == " ".join(SENTENCES[:12]).split()
-    assert isinstance(text, str)
+    assert isinstance(summary, Summary) and isinstance(summary.text, str)
+    assert summary.chunks > 1 and summary.rounds >= 2 and f"**{summary.chunks} chunks**" in info_markdown(summary)
+    assert " ".join(seen[: summary.chunks]).split() == " ".join(SENTENCES[:12]).split()
+    assert len(seen) >= summary.chunks + 1  # the chunks, any further rounds, and the final pass
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "Paste a document to summarize."),
+        (" \n\t", "Paste a document to summarize."),
+        (42, "The document must be text."),
+        ("x" * 50_001, "The document is 50,001 characters long; the limit is 50,000."),
+    ],
+    ids=["empty", "blank", "not text", "too long"],
+)
+def test_summarize_refuses_what_is_not_a_document(tiny_summarization: TabContext, text: object, match: str) -> None:
+    with pytest.raises(InputError, match=re.escape(match)):
+        summarize(tiny_summarization, text)  # type: ignore[arg-type]
+
+
+def test_the_reference_request_runs_through_the_registry(tiny_summarization: TabContext) -> None:
+    """The registry's request for /summarize, sent to its task function with no UI context."""
+    ctx = TaskContext(tiny_summarization.spec, Settings(), tiny_summarization.manager, SPECS)
+    (request,) = SPECS["summarization"].requests
+    assert request.api_name == "/summarize"
+    summary = SPECS["summarization"].run(ctx, **request.inputs)
+    assert isinstance(summary, Summary) and summary.text.strip()
+    assert summary.chunks >= 1 and (summary.max_tokens, summary.capped) == (request.inputs["max_tokens"], False)
 
 
 def test_summarize_through_the_api(client: Client) -> None:

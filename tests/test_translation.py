@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,11 +15,13 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import TaskContext
 from apps.shared.languages import FLORES_NAMES, ISO_NAMES, find_code, marian_pair_from_name, require_code
 from apps.shared.text import chunk_lines, chunk_text, pack, split_sentences
 from apps.tasks.translation import (
     CHAT_MODEL,
     TRANSLATION_MODEL,
+    Translation,
     language_names,
     languages_without_loading,
     load_translation,
@@ -143,15 +147,75 @@ def test_long_text_is_split_and_all_of_it_translated(tiny_translation: TabContex
         type(pipe).__call__ = original
     assert len(seen) > 2  # the tiny model takes 48 tokens: the paragraphs need several chunks
     assert " ".join(seen).split() == LONG.split()  # every word went through the model, in order
-    assert result.count("\n") == LONG.count("\n")  # the line layout is kept
+    assert result.text.count("\n") == LONG.count("\n")  # the line layout is kept
+    assert result.chunks == len(seen)
 
 
-def test_translate_interface_for_other_tabs(tiny_app) -> None:
-    """Speech translation calls translate(ctx.for_task("translation"), text, "English", "French")."""
+def test_translate_returns_the_text_with_the_languages_it_understood(tiny_translation: TabContext) -> None:
+    result = translate(tiny_translation, "\nHello world.\n\n", "english", "Chinese")
+    assert isinstance(result, Translation) and result.text.strip() and "\n" not in result.text
+    assert (result.source_language, result.source_code) == ("English", "eng_Latn")  # the alias, resolved
+    assert (result.target_language, result.target_code) == ("Chinese (Simplified)", "zho_Hans")
+    assert (result.engine, result.model, result.chunks) == (TRANSLATION_MODEL, str(KIT_DIR / "translation"), 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "Enter some text to translate."),
+        (" \n\t", "Enter some text to translate."),
+        (42, "The text to translate must be text."),
+        ("x" * 50_001, "The text to translate is 50,001 characters long; the limit is 50,000."),
+    ],
+    ids=["empty", "blank", "not text", "too long"],
+)
+def test_translate_refuses_what_is_not_text(tiny_translation: TabContext, text: object, match: str) -> None:
+    for engine in (TRANSLATION_MODEL, CHAT_MODEL):
+        with pytest.raises(InputError, match=re.escape(match)):
+            translate(tiny_translation, text, "English", "French", engine)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def app_task(tiny_app) -> TaskContext:
+    """The translation task's context on the tiny app's manager (which has the chat task's model too)."""
     demo = tiny_app[1]
-    ctx = TabContext(SPECS["chat"], demo.settings, demo.manager, SPECS).for_task("translation")
-    assert isinstance(translate(ctx, "Hello world.", "English", "French"), str)
-    assert "German" in language_names(ctx)
+    return TaskContext(SPECS["translation"], demo.settings, demo.manager, SPECS)
+
+
+def test_translate_interface_for_other_tasks(app_task: TaskContext) -> None:
+    """Speech translation calls the translation task through the task layer."""
+    other = app_task.for_task("speech_translation")
+    result = other.run_task("translation", "Hello world.", "English", "French")
+    assert isinstance(result, Translation) and result.text.strip() and result.target_code == "fra_Latn"
+    assert "German" in language_names(app_task)
+
+
+def test_chat_mode_goes_through_the_chat_task(app_task: TaskContext) -> None:
+    """The chat-model mode calls the chat task's function through the registry, once per chunk."""
+    calls: list[tuple[str, dict]] = []
+
+    def recording_reply(ctx: TaskContext, message: str, **kwargs: object) -> object:
+        assert ctx.spec.key == "chat"  # called with the chat task's own context
+        calls.append((message, kwargs))
+        return SPECS["chat"].run(ctx, message, **kwargs)
+
+    specs = {**SPECS, "chat": replace(SPECS["chat"], run=recording_reply)}
+    ctx = TaskContext(app_task.spec, app_task.settings, app_task.manager, specs)
+    result = translate(ctx, LONG, "english", "German", CHAT_MODEL)
+    assert result.engine == CHAT_MODEL and result.model == str(ctx.for_task("chat").configured_model())
+    assert (result.source_language, result.target_language) == ("English", "German")
+    assert result.text.count("\n") == LONG.count("\n") and result.chunks == len(calls) >= 2
+    prompted = " ".join(message.split("\n\n", 1)[1] for message, _ in calls)
+    assert prompted.split() == LONG.split()  # every word was sent to the chat model, in order
+    assert all(kwargs["temperature"] == 0.0 and kwargs["system_prompt"] for _, kwargs in calls)
+
+
+def test_the_reference_request_runs_through_the_registry(app_task: TaskContext) -> None:
+    (request,) = SPECS["translation"].requests
+    assert request.api_name == "/translate"
+    result = SPECS["translation"].run(app_task, **request.inputs)
+    assert isinstance(result, Translation) and result.text.strip()
+    assert (result.source_language, result.target_language) == ("English", "French")
 
 
 # -- through the API -----------------------------------------------------------------------------

@@ -8,13 +8,16 @@ system prompt and the new message are always kept) and the tab says so.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
 
 from apps.core.errors import InputError
+from apps.core.inputs import require_text
+from apps.core.manager import ProgressFn
+from apps.core.spec import TaskContext
 from apps.shared.chat_engine import (
     MAX_NEW_TOKENS,
     GenerationStats,
@@ -31,59 +34,83 @@ from apps.ui.errors import user_errors
 from apps.ui.model import model_header, model_picker
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
-EXAMPLES = [
+EXAMPLES = (
     "What is the capital of France?",
     "Write a haiku about open-source software.",
     "Explain in two sentences how a rainbow forms.",
-]
+)
 DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.9
 DEFAULT_REPETITION_PENALTY = 1.1
 
+History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": ...}, ...] or [user, assistant] pairs
+
 
 def validate_message(message: Any, max_chars: int) -> str:
-    if not isinstance(message, str):
-        raise InputError("The message must be text.")
-    if not message.strip():
-        raise InputError("Type a message first.")
-    if len(message) > max_chars:
-        raise InputError(f"The message is {len(message):,} characters long; the limit is {max_chars:,}.")
-    return message.strip()
+    """The message, stripped; InputError when it is not text, blank or too long."""
+    return require_text(message, max_chars, what="message", empty="Type a message first.")
+
+
+def validate_system_prompt(system_prompt: Any, max_chars: int) -> str:
+    """The system prompt ('' for none); InputError when it is not text or too long."""
+    if not isinstance(system_prompt, str | None):
+        raise InputError("The system prompt must be text.")
+    system_prompt = system_prompt or ""
+    if len(system_prompt) > max_chars:
+        raise InputError(f"The system prompt is {len(system_prompt):,} characters long; the limit is {max_chars:,}.")
+    return system_prompt
 
 
 @dataclass
 class ChatUpdate:
-    """One streamed step: the reply so far and a note for the user (context trimming, speed)."""
+    """One streamed step: the reply so far and a note for the user (context trimming, speed).
+
+    `stats` is the generation's token counts, filled in as it goes; `done` is set on the last update.
+    """
 
     reply: str
     note: str
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    done: bool = False
+
+
+@dataclass
+class ChatReply:
+    """The whole reply, the note shown with it, and the generation's token counts and finish reason."""
+
+    text: str
+    note: str
+    stats: GenerationStats
 
 
 def stream_chat(
-    ctx: TabContext,
+    ctx: TaskContext,
     message: str,
-    history: Any = None,
+    history: History = None,
     system_prompt: str = DEFAULT_SYSTEM_PROMPT,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     temperature: float = DEFAULT_TEMPERATURE,
     top_p: float = DEFAULT_TOP_P,
     repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
     model: str | None = None,
-    progress: Any = None,
+    progress: ProgressFn | None = None,
+    *,
+    stop: Sequence[str] | str | None = None,
+    seed: int | None = None,
 ) -> Iterator[ChatUpdate]:
-    """Stream the assistant's reply to `message` after `history`: yields ChatUpdate(reply so far, note)."""
-    message = validate_message(message, ctx.settings.max_text_chars)
-    past = normalize_history(history)
-    if not isinstance(system_prompt, str | None):
-        raise InputError("The system prompt must be text.")
-    system_prompt = system_prompt or ""
+    """Stream the assistant's reply to `message` after `history`.
+
+    Yields ChatUpdate(reply so far, note) as the reply grows; the last one has `done` set, the speed in
+    its note and the final token counts. Closing the generator stops generation.
+    """
     limit = ctx.settings.max_text_chars
-    if len(system_prompt) > limit:
-        raise InputError(f"The system prompt is {len(system_prompt):,} characters long; the limit is {limit:,}.")
+    message = validate_message(message, limit)
+    past = normalize_history(history)
+    system_prompt = validate_system_prompt(system_prompt, limit)
     if len(system_prompt) + sum(len(m["content"]) for m in past) > limit * 4:
         raise InputError("The conversation is too long for this app; clear it and start again.")
-    settings = generation_settings(max_new_tokens, temperature, top_p, repetition_penalty)
+    settings = generation_settings(max_new_tokens, temperature, top_p, repetition_penalty, stop, seed)
     with ctx.use(model, progress) as engine:
         require_template(engine)
         fitted = fit_to_context(
@@ -94,39 +121,49 @@ def stream_chat(
         started, reply = time.monotonic(), ""
         for piece in engine.stream(fitted.input_ids, settings.with_max_new_tokens(fitted.max_new_tokens), stats):
             reply += piece
-            yield ChatUpdate(reply, note)
+            yield ChatUpdate(reply, note, stats)
     seconds, tokens = time.monotonic() - started, stats.completion_tokens
     speed = f"{tokens} tokens in {seconds:.1f} s ({tokens / max(seconds, 1e-6):.1f} tokens/s)."
-    yield ChatUpdate(reply, f"{note} {speed}".strip())
+    yield ChatUpdate(reply, f"{note} {speed}".strip(), stats, done=True)
 
 
 def reply(
-    ctx: TabContext,
+    ctx: TaskContext,
     message: str,
-    history: Any = None,
+    history: History = None,
     system_prompt: str = DEFAULT_SYSTEM_PROMPT,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     temperature: float = 0.0,
     top_p: float = 1.0,
     repetition_penalty: float = 1.0,
     model: str | None = None,
-    progress: Any = None,
-) -> str:
-    """The whole reply at once (greedy by default): for other tabs that prompt the chat model."""
-    last = ""
-    for update in stream_chat(
-        ctx, message, history, system_prompt, max_new_tokens, temperature, top_p, repetition_penalty, model, progress
-    ):
-        last = update.reply
-    return last
+    progress: ProgressFn | None = None,
+    *,
+    stop: Sequence[str] | str | None = None,
+    seed: int | None = None,
+) -> ChatReply:
+    """The whole reply at once (greedy by default): what the API, other tasks and evals call.
 
-
-def token_counter(ctx: TabContext, model: str | None = None, progress: Any = None) -> tuple[int, Callable[[str], int]]:
-    """(context window, count tokens of a text) of the chat model, loading it if needed: for other tabs' chunking."""
-    with ctx.use(model, progress) as engine:
-        require_template(engine)
-        context = engine.context_length
-    return context, engine.count_tokens
+    Returns ChatReply(text, note, stats) with the token counts and why the reply ended.
+    """
+    updates = stream_chat(
+        ctx,
+        message,
+        history,
+        system_prompt,
+        max_new_tokens,
+        temperature,
+        top_p,
+        repetition_penalty,
+        model,
+        progress,
+        stop=stop,
+        seed=seed,
+    )
+    last = ChatUpdate("", "")
+    for update in updates:  # the last update is the finished reply
+        last = update
+    return ChatReply(last.reply, last.note, last.stats)
 
 
 # -- the tab ------------------------------------------------------------------------------------
@@ -153,7 +190,7 @@ def build_tab(ctx: TabContext) -> None:
         send = gr.Button("Send", variant="primary", scale=1, min_width=80)
         stop = gr.Button("Stop", variant="stop", scale=1, min_width=80)
         clear = gr.Button("New chat", scale=1, min_width=80)
-    gr.Examples(EXAMPLES, inputs=[text])
+    gr.Examples([[example] for example in EXAMPLES], inputs=[text])
     with gr.Accordion("System prompt and generation settings", open=False):
         system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT, lines=2)
         with gr.Row():

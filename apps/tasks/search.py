@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 from apps.core.errors import InputError
+from apps.core.inputs import require_text
+from apps.core.manager import ProgressFn
+from apps.core.spec import TaskContext
 from apps.shared.cache import LRUCache
 from apps.ui.components import FileInput, SliderInput
 from apps.ui.context import TabContext
@@ -28,6 +33,7 @@ MAX_PASSAGES = 20_000
 MAX_TOP_K = 100
 CACHE_ENTRIES = 8
 CACHE_BYTES = 256 * 1024 * 1024
+CorpusFile = str | Path | Mapping[str, Any] | None  # a .txt or .csv file: its path, or gradio's {"path": ...}
 TEXT_COLUMNS = ("text", "passage", "passages", "sentence", "content", "document", "body", "paragraph")
 
 
@@ -84,7 +90,7 @@ def read_corpus_file(path: str | Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def parse_corpus(text: Any, file: Any, max_chars: int) -> list[str]:
+def parse_corpus(text: Any, file: CorpusFile, max_chars: int) -> list[str]:
     """The passages to search: the uploaded file's if one is given, else the text box's (one per line)."""
     if file:
         path = file.get("path") if isinstance(file, dict) else getattr(file, "name", file)
@@ -115,10 +121,8 @@ def corpus_key(model: str, passages: list[str]) -> str:
 
 
 def validate_query(query: Any, top_k: Any, corpus_size: int, max_chars: int) -> tuple[str, int]:
-    if not isinstance(query, str) or not query.strip():
-        raise InputError("Type a query: what are you looking for?")
-    if len(query) > max_chars:
-        raise InputError(f"The query is {len(query):,} characters long; the limit is {max_chars:,}.")
+    """The query (stripped) and k, checked against the corpus; raises InputError with what to fix."""
+    query = require_text(query, max_chars, what="query", empty="Type a query: what are you looking for?")
     try:
         k = int(top_k)
     except (TypeError, ValueError):
@@ -127,7 +131,7 @@ def validate_query(query: Any, top_k: Any, corpus_size: int, max_chars: int) -> 
         raise InputError(f"Top-k must be between 1 and {MAX_TOP_K}.")
     if k > corpus_size:
         raise InputError(f"Top-k is {k} but the corpus has only {corpus_size} passages: lower k or add passages.")
-    return query.strip(), k
+    return query, k
 
 
 def top_passages(query_vector: np.ndarray, corpus: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -137,12 +141,32 @@ def top_passages(query_vector: np.ndarray, corpus: np.ndarray, k: int) -> list[t
     return [(int(i), float(scores[i])) for i in order]
 
 
-def results_frame(passages: list[str], ranked: list[tuple[int, float]]) -> pd.DataFrame:
-    rows = [
-        {"rank": n + 1, "score": round(score, 4), "passage": passages[i], "line": i + 1}
-        for n, (i, score) in enumerate(ranked)
-    ]
-    return pd.DataFrame(rows, columns=["rank", "score", "passage", "line"])
+@dataclass
+class Hit:
+    """One passage found: its rank (1 = best), cosine score, text, and line (1-based) in the corpus."""
+
+    rank: int
+    score: float
+    passage: str
+    line: int
+
+
+@dataclass
+class SearchResult:
+    """The passages closest to the query, best first, and the size of the corpus searched."""
+
+    query: str
+    hits: list[Hit]
+    corpus_size: int
+
+
+RESULT_COLUMNS = ["rank", "score", "passage", "line"]
+
+
+def results_frame(result: SearchResult) -> pd.DataFrame:
+    """The hits as the tab's table: rank, score (4 decimals), passage, line."""
+    rows = [[hit.rank, round(hit.score, 4), hit.passage, hit.line] for hit in result.hits]
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
 def _unit(vectors: Any) -> np.ndarray:
@@ -152,35 +176,42 @@ def _unit(vectors: Any) -> np.ndarray:
 
 
 def search(
-    ctx: TabContext,
+    ctx: TaskContext,
     query: str,
-    corpus_text: str = "",
-    corpus_file: Any = None,
+    corpus: str = "",
+    corpus_file: CorpusFile = None,
     top_k: int = 5,
     model: str | None = None,
-    progress: Any = None,
-) -> pd.DataFrame:
-    """The top-k passages for the query as a table (rank, score, passage, line)."""
-    passages = parse_corpus(corpus_text, corpus_file, ctx.settings.max_text_chars)
+    progress: ProgressFn | None = None,
+) -> SearchResult:
+    """The top-k passages of the corpus (the file's if given, else the text's lines) closest to the query."""
+    passages = parse_corpus(corpus, corpus_file, ctx.settings.max_text_chars)
     query, k = validate_query(query, top_k, len(passages), ctx.settings.max_text_chars)
     key = corpus_key(str(ctx.resolve_model(model)), passages)
     with ctx.use(model, progress) as encoder:
-        corpus = CORPUS_CACHE.get_or_compute(
+        vectors = CORPUS_CACHE.get_or_compute(
             key,
             lambda: _unit(encoder.encode(passages, convert_to_numpy=True, show_progress_bar=len(passages) > 256)),
         )
         query_vector = _unit(encoder.encode([query], convert_to_numpy=True))[0]
-    return results_frame(passages, top_passages(query_vector, corpus, k))
+    ranked = top_passages(query_vector, vectors, k)
+    hits = [Hit(rank, score, passages[i], i + 1) for rank, (i, score) in enumerate(ranked, start=1)]
+    return SearchResult(query, hits, len(passages))
 
 
-EXAMPLE_CORPUS = "\n".join(
+EXAMPLES = (  # (query, corpus) rows
     (
-        "A cat is sleeping on the sofa.",
-        "The stock market closed higher today.",
-        "Kittens love to play with balls of yarn.",
-        "The recipe needs two cups of flour.",
-        "Heavy rain is expected over the weekend.",
-    )
+        "Which passages talk about pets?",
+        "\n".join(
+            (
+                "A cat is sleeping on the sofa.",
+                "The stock market closed higher today.",
+                "Kittens love to play with balls of yarn.",
+                "The recipe needs two cups of flour.",
+                "Heavy rain is expected over the weekend.",
+            )
+        ),
+    ),
 )
 
 
@@ -188,8 +219,8 @@ def build_tab(ctx: TabContext) -> None:
     model_header(ctx)
     with gr.Row():
         with gr.Column(scale=2):
-            query = gr.Textbox(label="Query", placeholder="Which passages talk about pets?")
-            corpus = gr.Textbox(label="Corpus (one passage per line)", lines=8, placeholder=EXAMPLE_CORPUS)
+            query = gr.Textbox(label="Query", placeholder=EXAMPLES[0][0])
+            corpus = gr.Textbox(label="Corpus (one passage per line)", lines=8, placeholder=EXAMPLES[0][1])
             upload = FileInput(label="…or upload a .txt / .csv corpus", file_types=[".txt", ".csv"], type="filepath")
             top_k = SliderInput(1, MAX_TOP_K, value=3, step=1, label="Top-k")
             model = model_picker(ctx)
@@ -202,7 +233,7 @@ def build_tab(ctx: TabContext) -> None:
                 column_widths=["11%", "14%", "63%", "12%"],  # rank, score, passage, line: room for the passage
                 elem_id="search-results",
             )
-    gr.Examples([["Which passages talk about pets?", EXAMPLE_CORPUS]], inputs=[query, corpus])
+    gr.Examples([list(example) for example in EXAMPLES], inputs=[query, corpus])
 
     @user_errors(ctx.spec.title)
     def run(
@@ -213,6 +244,6 @@ def build_tab(ctx: TabContext) -> None:
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> pd.DataFrame:
-        return search(ctx, query, corpus, corpus_file, top_k, model, progress)
+        return results_frame(search(ctx, query, corpus, corpus_file, top_k, model, progress))
 
     gr.on([button.click, query.submit], run, [query, corpus, upload, top_k, model], [results], api_name="search")

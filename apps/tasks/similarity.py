@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -10,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from apps.core.errors import InputError
-from apps.core.manager import LoadRequest
+from apps.core.inputs import require_text
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
 from apps.shared.batching import MAX_BATCH, Batcher
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -32,15 +35,15 @@ def load_sentence_transformer(request: LoadRequest) -> Any:
     )
 
 
+TOO_FEW = "Enter at least two sentences, one per line, to compare them."
+
+
 def parse_sentences(text: str | None, max_chars: int) -> list[str]:
     """One sentence per non-blank line; raises InputError for too few, too many or too long."""
-    if not isinstance(text, str):
-        raise InputError("Sentences must be text, one sentence per line.")
-    if len(text) > max_chars:
-        raise InputError(f"The text is {len(text):,} characters long; the limit is {max_chars:,}.")
+    text = require_text(text, max_chars, what="list of sentences", empty=TOO_FEW)
     sentences = [line.strip() for line in text.splitlines() if line.strip()]
     if len(sentences) < 2:
-        raise InputError("Enter at least two sentences, one per line, to compare them.")
+        raise InputError(TOO_FEW)
     if len(sentences) > MAX_SENTENCES:
         raise InputError(
             f"{len(sentences):,} sentences is too many for a similarity matrix; "
@@ -105,23 +108,35 @@ def encode_groups(encoder: Any, groups: Sequence[list[str]]) -> list[np.ndarray]
 ENCODE_BATCHES: Batcher[list[str], np.ndarray] = Batcher(encode_groups)
 
 
-def similarity(ctx: TabContext, text: str, model: str | None = None, progress: Any = None) -> tuple[Any, str]:
-    """Similarity matrix (as a heatmap table) and a sentence naming the most similar pair."""
-    sentences = parse_sentences(text, ctx.settings.max_text_chars)
+@dataclass
+class SimilarityMatrix:
+    """The sentences compared, their pairwise cosine similarities, and the most similar pair."""
+
+    sentences: list[str]
+    matrix: np.ndarray  # (n, n) cosine similarity, row and column i = sentences[i]
+    most_similar: tuple[int, int, float]  # (i, j, score) with i < j: the closest two different sentences
+
+
+def similarity(
+    ctx: TaskContext, sentences: str, model: str | None = None, progress: ProgressFn | None = None
+) -> SimilarityMatrix:
+    """Pairwise cosine similarity of the sentences (one per line) and their most similar pair."""
+    parsed = parse_sentences(sentences, ctx.settings.max_text_chars)
     with ctx.use(model, progress) as encoder:
-        embeddings = ENCODE_BATCHES.run(encoder, sentences)
+        embeddings = ENCODE_BATCHES.run(encoder, parsed)
     matrix = cosine_matrix(embeddings)
-    frame = matrix_frame(sentences, matrix)
-    return heatmap(frame), pair_markdown(sentences, most_similar_pair(matrix))
+    return SimilarityMatrix(parsed, matrix, most_similar_pair(matrix))
 
 
-EXAMPLE = "\n".join(
-    (
-        "A cat sits on the mat.",
-        "A kitten is sitting on a rug.",
-        "Stock markets fell sharply today.",
-        "Shares dropped at the opening bell.",
-    )
+EXAMPLES = (
+    "\n".join(
+        (
+            "A cat sits on the mat.",
+            "A kitten is sitting on a rug.",
+            "Stock markets fell sharply today.",
+            "Shares dropped at the opening bell.",
+        )
+    ),
 )
 
 
@@ -129,7 +144,7 @@ def build_tab(ctx: TabContext) -> None:
     model_header(ctx)
     with gr.Row():
         with gr.Column(scale=3):
-            text = gr.Textbox(label="Sentences (one per line)", lines=6, placeholder=EXAMPLE)
+            text = gr.Textbox(label="Sentences (one per line)", lines=6, placeholder=EXAMPLES[0])
         with gr.Column(scale=2):
             model = model_picker(ctx)
             button = gr.Button("Compare", variant="primary")
@@ -138,11 +153,13 @@ def build_tab(ctx: TabContext) -> None:
     table = gr.Dataframe(
         label="Cosine similarity (1 = same meaning)", interactive=False, wrap=True, elem_id="similarity-table"
     )
-    gr.Examples([[EXAMPLE]], inputs=[text])
+    gr.Examples([[example] for example in EXAMPLES], inputs=[text])
 
     @user_errors(ctx.spec.title)
     def run(sentences: str, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
-        return similarity(ctx, sentences, model, progress)
+        result = similarity(ctx, sentences, model, progress)
+        coloured = heatmap(matrix_frame(result.sentences, result.matrix))
+        return coloured, pair_markdown(result.sentences, result.most_similar)
 
     gr.on(
         [button.click, text.submit],

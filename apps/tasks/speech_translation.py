@@ -107,7 +107,7 @@ def speech_translate(
         raise InputError("No speech was recognised in the recording, so there is nothing to translate.")
     result = SpeechTranslation(transcript=heard.text)
     yield result
-    translated = translation.translate(translation_ctx, heard.text, source, target, progress=progress)
+    translated = translation.translate(translation_ctx, heard.text, source, target, progress=progress).text
     if not translated.strip():
         raise InputError("The translation came back empty; try another recording or language pair.")
     result = replace(result, translation=translated)

@@ -13,7 +13,9 @@ from typing import Any
 import gradio as gr
 
 from apps.core.errors import InputError
-from apps.core.manager import LoadRequest
+from apps.core.inputs import require_text
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
 from apps.shared.text import chunk_text, pack
 from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
@@ -35,12 +37,7 @@ def load_summarization(request: LoadRequest) -> Any:
 
 def validate(text: Any, min_tokens: Any, max_tokens: Any, max_chars: int) -> tuple[str, int, int]:
     """The document and the summary length bounds, checked; raises InputError with what to fix."""
-    if not isinstance(text, str):
-        raise InputError("The document must be text.")
-    if not text.strip():
-        raise InputError("Paste a document to summarize.")
-    if len(text) > max_chars:
-        raise InputError(f"The document is {len(text):,} characters long; the limit is {max_chars:,}.")
+    text = require_text(text, max_chars, what="document", empty="Paste a document to summarize.")
     try:
         low, high = int(min_tokens), int(max_tokens)
     except (TypeError, ValueError):
@@ -49,7 +46,7 @@ def validate(text: Any, min_tokens: Any, max_tokens: Any, max_chars: int) -> tup
         raise InputError(f"The maximum summary length must be between 1 and {MAX_SUMMARY_TOKENS} tokens.")
     if not 0 <= low <= high:
         raise InputError("The minimum summary length must be between 0 and the maximum length.")
-    return text.strip(), low, high
+    return text, low, high
 
 
 @dataclass
@@ -61,11 +58,13 @@ class Summary:
     rounds: int  # summarizing passes (1 when the document fit at once)
     tokens: int  # tokens of the document
     max_tokens: int  # the summary's length limit, after capping it to what the model can write
+    capped: bool = False  # whether the asked maximum length was lowered to what the model can write
 
 
-def map_reduce(pipe: Any, text: str, min_tokens: int, max_tokens: int, progress: Any = None) -> Summary:
+def map_reduce(pipe: Any, text: str, min_tokens: int, max_tokens: int, progress: ProgressFn | None = None) -> Summary:
     """Summarize `text` of any length with a pipeline whose input is limited to `pipe.input_limit` tokens."""
     limit = max(16, pipe.input_limit - pipe.special_tokens)
+    capped = max_tokens > pipe.output_limit
     max_tokens = min(max_tokens, pipe.output_limit)  # the decoder cannot write past its positions
     min_tokens = min(min_tokens, max_tokens)
     # Chunk summaries must leave room to pack at least two per chunk, so every round at least halves the text.
@@ -86,10 +85,10 @@ def map_reduce(pipe: Any, text: str, min_tokens: int, max_tokens: int, progress:
     if progress is not None:
         progress((first if rounds else 0, max(first, 1)), desc="Writing the summary…")
     final = pipe(chunks[0], max_new_tokens=max_tokens, min_new_tokens=min_tokens)
-    return Summary(final["summary_text"], first, rounds + 1, pipe.count_tokens(text), max_tokens)
+    return Summary(final["summary_text"], first, rounds + 1, pipe.count_tokens(text), max_tokens, capped)
 
 
-def info_markdown(summary: Summary, asked_max_tokens: int) -> str:
+def info_markdown(summary: Summary) -> str:
     """How the summary was made, for the user: chunks, rounds, and any cap on its length."""
     if summary.chunks == 1:
         text = f"The document ({summary.tokens:,} tokens) fit the model in one piece: 1 chunk."
@@ -98,32 +97,31 @@ def info_markdown(summary: Summary, asked_max_tokens: int) -> str:
             f"The document ({summary.tokens:,} tokens) was longer than the model's input, so it was split into "
             f"**{summary.chunks} chunks**; their summaries were combined in {summary.rounds} rounds."
         )
-    if summary.max_tokens < asked_max_tokens:
+    if summary.capped:
         text += f" This model writes at most {summary.max_tokens} tokens, so the maximum length was lowered to that."
     return text
 
 
 def summarize(
-    ctx: TabContext,
+    ctx: TaskContext,
     text: str,
     min_tokens: int = DEFAULT_MIN_TOKENS,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     model: str | None = None,
-    progress: Any = None,
-) -> tuple[str, str]:
-    """(summary, how it was made: number of chunks and rounds) of a document of any length."""
+    progress: ProgressFn | None = None,
+) -> Summary:
+    """The summary of a document of any length, with how it was made (chunks, rounds, any length cap)."""
     text, low, high = validate(text, min_tokens, max_tokens, ctx.settings.max_text_chars)
     with ctx.use(model, progress) as pipe:
-        summary = map_reduce(pipe, text, low, high, progress)
-    return summary.text, info_markdown(summary, high)
+        return map_reduce(pipe, text, low, high, progress)
 
 
-EXAMPLE = (
+EXAMPLES = (
     "The city council approved a plan on Tuesday to turn the old railway line into a park. The project "
     "will add four kilometres of paths for walking and cycling, plant two thousand trees and build three "
     "playgrounds. Work starts next spring and should take two years. Supporters say the park will give "
     "residents of the crowded east side their first large green space, while critics worry about the cost "
-    "of upkeep. The council expects most of the money to come from a regional fund for urban renewal."
+    "of upkeep. The council expects most of the money to come from a regional fund for urban renewal.",
 )
 
 
@@ -131,7 +129,7 @@ def build_tab(ctx: TabContext) -> None:
     model_header(ctx)
     with gr.Row():
         with gr.Column():
-            text = gr.Textbox(label="Document", lines=12, placeholder=EXAMPLE)
+            text = gr.Textbox(label="Document", lines=12, placeholder=EXAMPLES[0])
             with gr.Row():
                 low = SliderInput(0, 512, value=DEFAULT_MIN_TOKENS, step=1, label="Minimum length (tokens)")
                 high = SliderInput(
@@ -142,7 +140,7 @@ def build_tab(ctx: TabContext) -> None:
         with gr.Column():
             summary = gr.Textbox(label="Summary", lines=8, buttons=["copy"], elem_id="summarization-summary")
             info = gr.Markdown(label="How it was summarized", elem_id="summarization-info")
-    gr.Examples([[EXAMPLE]], inputs=[text])
+    gr.Examples([[example] for example in EXAMPLES], inputs=[text])
 
     @user_errors(ctx.spec.title)
     def run(
@@ -152,6 +150,7 @@ def build_tab(ctx: TabContext) -> None:
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[str, str]:
-        return summarize(ctx, text, min_tokens, max_tokens, model, progress)
+        summary = summarize(ctx, text, min_tokens, max_tokens, model, progress)
+        return summary.text, info_markdown(summary)
 
     button.click(run, [text, low, high, model], [summary, info], api_name="summarize")

@@ -8,6 +8,7 @@ sentence-aware chunks that fit the model; every chunk is translated and the line
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,13 @@ import gradio as gr
 
 from apps.core import hub
 from apps.core.errors import InputError
-from apps.core.manager import LoadRequest
+from apps.core.inputs import require_text
+from apps.core.manager import LoadRequest, ProgressFn
 from apps.core.refs import ModelRef
+from apps.core.spec import TaskContext
+from apps.shared.chat_engine import MAX_NEW_TOKENS, require_template
 from apps.shared.languages import FLORES_NAMES, ISO_NAMES, find_code, marian_pair_from_name, name_for_iso, require_code
 from apps.shared.text import chunk_lines
-from apps.tasks import chat
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 from apps.ui.model import model_header, model_picker
@@ -85,7 +88,7 @@ def languages_without_loading(ref: ModelRef) -> Languages:
     return table, table
 
 
-def model_languages(ctx: TabContext, model: str | None = None) -> Languages:
+def model_languages(ctx: TaskContext, model: str | None = None) -> Languages:
     """({name: code} sources, targets) of the model: exact from its tokenizer once loaded, else from its files."""
     ref = ctx.resolve_model(model)
     # The snapshot, not `state_of`: that works out the device, which imports torch (seconds) while the
@@ -100,7 +103,7 @@ def model_languages(ctx: TabContext, model: str | None = None) -> Languages:
     return languages_without_loading(ref)
 
 
-def language_names(ctx: TabContext, model: str | None = None) -> list[str]:
+def language_names(ctx: TaskContext, model: str | None = None) -> list[str]:
     """Names of every language the model translates from or into, sorted."""
     sources, targets = model_languages(ctx, model)
     return sorted(set(sources) | set(targets))
@@ -113,7 +116,7 @@ def _default(names: list[str], preferred: str, other: str | None = None) -> str 
     return names[0] if names else None
 
 
-def picker_updates(ctx: TabContext, engine: str, model: str | None, source: str | None, target: str | None) -> Any:
+def picker_updates(ctx: TaskContext, engine: str, model: str | None, source: str | None, target: str | None) -> Any:
     """Dropdown updates for the source and target lists of the chosen engine/model, keeping valid choices."""
     if engine == CHAT_MODEL:
         sources = targets = CHAT_LANGUAGES
@@ -128,35 +131,69 @@ def picker_updates(ctx: TabContext, engine: str, model: str | None, source: str 
 # -- translating --------------------------------------------------------------------------------
 
 
+@dataclass
+class Translation:
+    """A translated text and what made it: the languages (names and codes), the engine, the model, the chunks."""
+
+    text: str
+    source_language: str  # the language's name as the engine knows it ("English"), whatever alias was asked
+    target_language: str
+    engine: str  # TRANSLATION_MODEL or CHAT_MODEL
+    model: str  # the model that translated (the translation task's, or the chat task's)
+    chunks: int  # how many pieces the text was translated in (long text is split between sentences)
+    source_code: str  # the model's code for the source ("eng_Latn"); the name itself for the chat model
+    target_code: str
+
+
 def validate_text(text: Any, max_chars: int) -> str:
-    if not isinstance(text, str):
-        raise InputError("The text to translate must be text.")
-    if not text.strip():
-        raise InputError("Enter some text to translate.")
-    if len(text) > max_chars:
-        raise InputError(f"The text is {len(text):,} characters long; the limit is {max_chars:,}.")
-    return text.strip("\n")
+    """The text to translate without leading and trailing blank lines; InputError if not text, blank or too long."""
+    return require_text(text, max_chars, what="text to translate", empty="Enter some text to translate.", strip="\n")
 
 
-def _report(progress: Any, done: int, total: int, what: str) -> None:
+def _report(progress: ProgressFn | None, done: int, total: int, what: str) -> None:
     if progress is not None and total:
         progress((done, total), desc=f"{what} chunk {min(done + 1, total)} of {total}…")
 
 
+def _name_of(code: str, table: dict[str, str]) -> str:
+    """The language name a {name: code} table gives `code` (the code itself if it has none)."""
+    return next((name for name, known in table.items() if known == code), code)
+
+
 def translate(
-    ctx: TabContext,
+    ctx: TaskContext,
     text: str,
     source_language: str,
     target_language: str,
+    engine: str = TRANSLATION_MODEL,
     model: str | None = None,
-    progress: Any = None,
-) -> str:
-    """The whole text translated with the tab's translation model (long text is split and all of it translated)."""
+    progress: ProgressFn | None = None,
+) -> Translation:
+    """The whole text translated, line by line (long lines are split between sentences and all translated).
+
+    `engine` is TRANSLATION_MODEL (the task's translation model, or `model`) or CHAT_MODEL (the chat
+    task's model follows a prompt; `model` is then not used). Languages are names, aliases or codes.
+    """
+    if engine in (CHAT_MODEL, "chat"):
+        return _translate_with_chat(ctx, text, source_language, target_language, progress)
+    if engine not in (TRANSLATION_MODEL, "", None, "translation"):
+        raise InputError(f"Unknown engine {engine!r}: use {TRANSLATION_MODEL!r} or {CHAT_MODEL!r}.")
+    return _translate_with_model(ctx, text, source_language, target_language, model, progress)
+
+
+def _translate_with_model(
+    ctx: TaskContext,
+    text: str,
+    source_language: str,
+    target_language: str,
+    model: str | None,
+    progress: ProgressFn | None,
+) -> Translation:
     text = validate_text(text, ctx.settings.max_text_chars)
+    ref = ctx.resolve_model(model)
     with ctx.use(model, progress) as pipe:
-        name = ctx.resolve_model(model).name
-        source = require_code(source_language, pipe.sources, "source", name)
-        target = require_code(target_language, pipe.targets, "target", name)
+        source = require_code(source_language, pipe.sources, "source", ref.name)
+        target = require_code(target_language, pipe.targets, "target", ref.name)
         if source == target and len(pipe.targets) > 1:
             raise InputError("The source and target languages are the same: choose another target language.")
         limit = max(8, min(pipe.input_limit - pipe.special_tokens - 4, CHUNK_TOKENS))
@@ -172,7 +209,17 @@ def translate(
                 pieces.append(result["translation_text"])
                 done += 1
             output.append(" ".join(pieces))
-    return "\n".join(output)
+        source_name, target_name = _name_of(source, pipe.sources), _name_of(target, pipe.targets)
+    return Translation(
+        text="\n".join(output),
+        source_language=source_name,
+        target_language=target_name,
+        engine=TRANSLATION_MODEL,
+        model=str(ref),
+        chunks=total,
+        source_code=source,
+        target_code=target,
+    )
 
 
 def chat_prompt(text: str, source: str, target: str) -> str:
@@ -182,10 +229,10 @@ def chat_prompt(text: str, source: str, target: str) -> str:
 CHAT_SYSTEM_PROMPT = "You are a professional translator. You reply with the translation only: no notes, no quotes."
 
 
-def translate_with_chat(
-    ctx: TabContext, text: str, source_language: str, target_language: str, progress: Any = None
-) -> str:
-    """The whole text translated by the Chat tab's model through a prompt, greedily, chunk by chunk."""
+def _translate_with_chat(
+    ctx: TaskContext, text: str, source_language: str, target_language: str, progress: ProgressFn | None
+) -> Translation:
+    """The chat task's model translates through a prompt, greedily, chunk by chunk (through the task layer)."""
     text = validate_text(text, ctx.settings.max_text_chars)
     names = {name: name for name in CHAT_LANGUAGES}
     source = require_code(source_language, names, "source", "The chat model")
@@ -193,46 +240,41 @@ def translate_with_chat(
     if source == target:
         raise InputError("The source and target languages are the same: choose another target language.")
     chat_ctx = ctx.for_task("chat")
-    context, count = chat.token_counter(chat_ctx, progress=progress)
-    lines = chunk_lines(text, count, max(16, min(context // 4, 400)))
-    total, done, output = sum(len(chunks) for chunks in lines), 0, []
-    for chunks in lines:
-        pieces = []
-        for chunk in chunks:
-            _report(progress, done, total, "Translating")
-            answer = chat.reply(
-                chat_ctx,
-                chat_prompt(chunk, source, target),
-                system_prompt=CHAT_SYSTEM_PROMPT,
-                max_new_tokens=min(chat.MAX_NEW_TOKENS, 2 * count(chunk) + 32),
-                temperature=0.0,
-            )
-            pieces.append(answer.strip())
-            done += 1
-        output.append(" ".join(pieces))
-    return "\n".join(output)
-
-
-def translate_any(
-    ctx: TabContext,
-    text: str,
-    source_language: str,
-    target_language: str,
-    engine: str = TRANSLATION_MODEL,
-    model: str | None = None,
-    progress: Any = None,
-) -> str:
-    """Translate with the engine the tab chose: the translation model or the chat model."""
-    if engine in (CHAT_MODEL, "chat"):
-        return translate_with_chat(ctx, text, source_language, target_language, progress)
-    if engine not in (TRANSLATION_MODEL, "", None, "translation"):
-        raise InputError(f"Unknown engine {engine!r}: use {TRANSLATION_MODEL!r} or {CHAT_MODEL!r}.")
-    return translate(ctx, text, source_language, target_language, model, progress)
+    # The chat model is held for the whole text: its tokenizer sizes the chunks, and no chunk waits on a reload.
+    with chat_ctx.use(None, progress) as chat_engine:
+        require_template(chat_engine)
+        count = chat_engine.count_tokens
+        lines = chunk_lines(text, count, max(16, min(chat_engine.context_length // 4, 400)))
+        total, done, output = sum(len(chunks) for chunks in lines), 0, []
+        for chunks in lines:
+            pieces = []
+            for chunk in chunks:
+                _report(progress, done, total, "Translating")
+                answer = ctx.run_task(
+                    "chat",
+                    chat_prompt(chunk, source, target),
+                    system_prompt=CHAT_SYSTEM_PROMPT,
+                    max_new_tokens=min(MAX_NEW_TOKENS, 2 * count(chunk) + 32),
+                    temperature=0.0,
+                )
+                pieces.append(answer.text.strip())
+                done += 1
+            output.append(" ".join(pieces))
+    return Translation(
+        text="\n".join(output),
+        source_language=source,
+        target_language=target,
+        engine=CHAT_MODEL,
+        model=str(chat_ctx.resolve_model(None)),
+        chunks=total,
+        source_code=source,
+        target_code=target,
+    )
 
 
 # -- the tab ------------------------------------------------------------------------------------
 
-EXAMPLE = "The weather is lovely today. Shall we go for a walk in the park?\nI will bring some sandwiches."
+EXAMPLES = ("The weather is lovely today. Shall we go for a walk in the park?\nI will bring some sandwiches.",)
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -266,12 +308,12 @@ def build_tab(ctx: TabContext) -> None:
                     scale=4,
                     elem_id="translation-target",
                 )
-            text = gr.Textbox(label="Text", lines=8, placeholder=EXAMPLE)
+            text = gr.Textbox(label="Text", lines=8, placeholder=EXAMPLES[0])
             model = model_picker(ctx)
             button = gr.Button("Translate", variant="primary")
         with gr.Column():
             output = gr.Textbox(label="Translation", lines=12, buttons=["copy"], elem_id="translation-output")
-    gr.Examples([[EXAMPLE]], inputs=[text])
+    gr.Examples([[example] for example in EXAMPLES], inputs=[text])
 
     def translation_languages(engine_name: str, model_name: str, source_name: str, target_name: str):
         return picker_updates(ctx, engine_name, model_name, source_name, target_name)
@@ -293,7 +335,7 @@ def build_tab(ctx: TabContext) -> None:
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> str:
-        return translate_any(ctx, text, source_language, target_language, engine, model, progress)
+        return translate(ctx, text, source_language, target_language, engine, model, progress).text
 
     pickers = [engine, model, source, target]
     gr.on([engine.change, model.change], translation_languages, pickers, [source, target], api_visibility="private")
