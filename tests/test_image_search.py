@@ -17,7 +17,8 @@ from apps.core.manager import LoadRequest, ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection
 from apps.core.spec import ASSETS
-from apps.shared.clip import ClipEncoder, EmbeddingCache, load_clip
+from apps.shared.cache import LRUCache
+from apps.shared.clip import ClipEncoder, load_clip
 from apps.tasks.image_search import GALLERY_SIDE, MAX_QUERY_CHARS, clean_query, collect_gallery, rank
 
 EXAMPLES = [str(ASSETS / name) for name in SPECS["image_search"].examples]
@@ -93,7 +94,7 @@ def test_rank_is_best_first_and_stable() -> None:
 
 
 def test_embedding_cache_is_a_bounded_lru() -> None:
-    cache = EmbeddingCache(maxsize=2)
+    cache: LRUCache[np.ndarray] = LRUCache(2)
     cache.put("a", np.ones(2))
     cache.put("b", np.ones(2))
     assert cache.get("a") is not None  # a is now the most recent
