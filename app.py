@@ -7,13 +7,19 @@ no model is loaded and no network is touched until someone uses a tab.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import gradio as gr
+import uvicorn
+from fastapi import FastAPI
 
 from apps import DEFAULT_MODELS, SPECS, TASKS
 from apps.cli import commands
@@ -139,16 +145,89 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
     return demo
 
 
-def launch(demo: gr.Blocks, settings: Settings, **kwargs: Any) -> Any:
-    """Start the server with the settings' host, port and upload cap."""
-    return demo.queue(default_concurrency_limit=1).launch(
+# What the app serves on its port besides the Gradio app: functions that add routes to the FastAPI app
+# (app, demo, settings) → None, e.g. the OpenAI-compatible API under /v1. Gradio is mounted after them at "/".
+ROUTES: list[Callable[[FastAPI, gr.Blocks, Settings], None]] = []
+
+
+def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
+    """One FastAPI app for the port: the ROUTES first, then the Gradio app (page, its API, uploads) at `/`."""
+    app = FastAPI(title="Open Model Showcase", docs_url=None, redoc_url=None, openapi_url=None)
+    for add_routes in ROUTES:
+        add_routes(app, demo, settings)
+    return gr.mount_gradio_app(
+        app,
+        demo.queue(default_concurrency_limit=1),
+        path="/",
         server_name=settings.host,
         server_port=settings.port,
         max_file_size=settings.max_upload_bytes,
         theme=gr.themes.Soft(),
         css=CSS,
-        **kwargs,
     )
+
+
+class Server(uvicorn.Server):
+    """The app's HTTP server: in the foreground (`python app.py`) or in a thread of this process (tests, bench)."""
+
+    thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn's own version re-raises Ctrl-C once it has shut down, from inside the event loop, which
+        # cancels the app's shutdown half-way (a traceback instead of a quiet exit). Only the main thread
+        # can take signals; a server in a thread is stopped with close().
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def run_in_thread(self, start_seconds: float = 30.0) -> None:
+        self.thread = threading.Thread(target=self.run, name="showcase-server", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + start_seconds
+        while not self.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"The server did not start on {self.config.host}:{self.config.port}: is the port in use?"
+                )
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        """Stop serving (what `demo.close()` calls, as for a server gradio started itself)."""
+        self.should_exit = True
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=10)
+
+
+def launch(demo: gr.Blocks, settings: Settings, *, prevent_thread_lock: bool = False, quiet: bool = False) -> Server:
+    """Serve the app on the settings' host and port; returns at once with `prevent_thread_lock` (then
+    `demo.close()` or the returned server's `close()` stops it), else serves until interrupted."""
+    config = uvicorn.Config(
+        server_app(demo, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        # Open streams (a client's event stream, a reply being generated) may hold a graceful shutdown open
+        # forever: after a few seconds they are cut.
+        timeout_graceful_shutdown=3,
+    )
+    server = Server(config)
+    # demo.close() then closes its queue and this server, as it would after gradio's own launch().
+    demo.server, demo.is_running = server, True
+    if not quiet:
+        print(f"Open Model Showcase on http://{settings.host}:{settings.port}/", flush=True)
+    if prevent_thread_lock:
+        server.run_in_thread()
+        return server
+    server.run()
+    return server
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
