@@ -14,8 +14,9 @@ from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
 from apps.shared.cache import LRUCache
+from apps.shared.embeddings import load_sentence_transformer
 from apps.tasks.search import CORPUS_CACHE, csv_passages, parse_corpus, search, top_passages
-from apps.tasks.similarity import load_sentence_transformer, similarity
+from apps.tasks.similarity import similarity
 from apps.ui.context import TabContext
 
 CORPUS = "A cat sleeps on the sofa.\nThe stock market closed higher.\nIt will rain this weekend."
