@@ -1,13 +1,27 @@
 """The registry: the one ordered table of tasks (tabs) and their default and curated models.
 
-Adding a task is one module in `apps/` plus one entry here. Nothing else names a default model.
+Nothing else names a default model or lists the tasks. Adding a task (the README's Development section
+has the same checklist, and the tests name whatever is missing):
+
+1. `apps/tasks/<task>.py`: its task function `run(ctx, <public parameters>, model=None, progress=None)`
+   returning a result dataclass (no gradio), and `build_tab(ctx)` with `api_name=` on its event.
+2. An entry here: key, title, group, description, `api_names`, `build`, `load` (tasks with the same loader
+   and model share one loaded copy), `default` and `alternatives`, `pipeline_tag`, `run`, `takes`/`gives`,
+   `examples` (files in assets/), and `requests`: one reference `Request` per endpoint naming every
+   parameter in order (files as `Asset`s), which the bad-input matrix, the load test, the bench and the
+   README check all send.
+3. `tests/tiny/<group>.py` (a tiny checkpoint builder), `tests/test_<task>.py`, its answer check in
+   `tests/reference_requests.py`, its bad inputs in `tests/test_bad_inputs.py`, a browser recipe in
+   `tests/test_browser_tabs.py`, a bench case in `bench/cases.py` if it has a model.
+4. README: a row in the Tabs table and an API example.
 """
 
 from __future__ import annotations
 
-from apps.core.spec import Kind, ModelCard, Request, TaskSpec
+from apps.core.spec import Asset, Kind, ModelCard, Request, TaskSpec
 from apps.finder import tab as finder
-from apps.shared import chat_engine, clip
+from apps.finder import task as finder_task
+from apps.shared import chat_engine, clip, embeddings
 from apps.shared.voices import VOICES
 from apps.tasks import (
     asr,
@@ -37,16 +51,11 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Language",
         description="A multi-turn conversation with an instruction-tuned model; replies stream as they are written.",
         api_names=("/chat",),
-        build=chat.build_tab,
-        load=chat_engine.load_chat_model,
-        run=chat.reply,  # chat.stream_chat streams the same reply
-        takes=(Kind.TEXT,),
-        gives=Kind.TEXT,
         requests=(
             Request(
                 "/chat",
                 {
-                    "message": "What is the capital of France?",
+                    "message": "hi",
                     "history": [],
                     "system_prompt": "",
                     "max_new_tokens": 16,
@@ -57,6 +66,11 @@ TASKS: tuple[TaskSpec, ...] = (
                 },
             ),
         ),
+        build=chat.build_tab,
+        load=chat_engine.load_chat_model,
+        run=chat.reply,  # chat.stream_chat streams the same reply
+        takes=(Kind.TEXT,),
+        gives=Kind.TEXT,
         pipeline_tag="text-generation",
         default=ModelCard("HuggingFaceTB/SmolLM2-360M-Instruct", "362M", "724 MB", "Apache-2.0"),
         alternatives=(
@@ -72,23 +86,23 @@ TASKS: tuple[TaskSpec, ...] = (
         description="Translate text between languages chosen by name; long text is split into sentences and "
         "translated whole. Or let the chat model translate.",
         api_names=("/translate",),
+        requests=(
+            Request(
+                "/translate",
+                {
+                    "text": "hello world",
+                    "source_language": "English",
+                    "target_language": "French",
+                    "engine": "Translation model",
+                    "model": "",
+                },
+            ),
+        ),
         build=translation.build_tab,
         load=translation.load_translation,
         run=translation.translate,
         takes=(Kind.TEXT,),
         gives=Kind.TEXT,
-        requests=(
-            Request(
-                "/translate",
-                {
-                    "text": "Hello world.",
-                    "source_language": "English",
-                    "target_language": "French",
-                    "engine": translation.TRANSLATION_MODEL,
-                    "model": "",
-                },
-            ),
-        ),
         pipeline_tag="translation",
         default=ModelCard(
             "facebook/nllb-200-distilled-600M", "615M", "2.46 GB", "CC-BY-NC-4.0", note="200 languages, non-commercial"
@@ -107,23 +121,16 @@ TASKS: tuple[TaskSpec, ...] = (
         description="Summarize a document of any length: long ones are summarized in chunks, then the "
         "summaries are summarized.",
         api_names=("/summarize",),
+        requests=(
+            Request(
+                "/summarize", {"text": "The cat sits on the mat. " * 3, "min_tokens": 1, "max_tokens": 8, "model": ""}
+            ),
+        ),
         build=summarization.build_tab,
         load=summarization.load_summarization,
         run=summarization.summarize,
         takes=(Kind.TEXT,),
         gives=Kind.TEXT,
-        requests=(
-            Request(
-                "/summarize",
-                {
-                    "text": "The council approved a plan to turn the old railway line into a park. "
-                    "Work starts next spring and should take two years.",
-                    "min_tokens": 5,
-                    "max_tokens": 30,
-                    "model": "",
-                },
-            ),
-        ),
         pipeline_tag="summarization",
         default=ModelCard("sshleifer/distilbart-cnn-12-6", "306M", "1.22 GB", "Apache-2.0", note="news style"),
         alternatives=(ModelCard("facebook/bart-large-cnn", "406M", "1.63 GB", "MIT", note="news style"),),
@@ -134,14 +141,12 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Language",
         description="How close in meaning are these sentences? Cosine similarity of sentence embeddings.",
         api_names=("/similarity",),
+        requests=(Request("/similarity", {"sentences": "A cat sits.\nA kitten sits.", "model": ""}),),
         build=similarity.build_tab,
-        load=similarity.load_sentence_transformer,
+        load=embeddings.load_sentence_transformer,
         run=similarity.similarity,
         takes=(Kind.TEXT,),
         gives=Kind.TABLE,
-        requests=(
-            Request("/similarity", {"sentences": "A cat sits on the mat.\nA kitten is sitting on a rug.", "model": ""}),
-        ),
         pipeline_tag="sentence-similarity",
         default=ModelCard("sentence-transformers/all-MiniLM-L6-v2", "22.7M", "91 MB", "Apache-2.0"),
         alternatives=(
@@ -161,23 +166,17 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Language",
         description="Find the passages of a corpus closest in meaning to a query (embeddings, cosine similarity).",
         api_names=("/search",),
-        build=search.build_tab,
-        load=similarity.load_sentence_transformer,  # the same loader: one loaded model when both tabs agree
-        run=search.search,
-        takes=(Kind.TEXT, Kind.TEXT),  # the query, the corpus
-        gives=Kind.TABLE,
         requests=(
             Request(
                 "/search",
-                {
-                    "query": "Which passage is about a pet?",
-                    "corpus": "A cat sleeps on the sofa.\nThe stock market closed higher.",
-                    "corpus_file": None,
-                    "top_k": 1,
-                    "model": "",
-                },
+                {"query": "pets", "corpus": "a cat\nthe market", "corpus_file": None, "top_k": 1, "model": ""},
             ),
         ),
+        build=search.build_tab,
+        load=embeddings.load_sentence_transformer,  # shared with similarity: one loaded model when both agree
+        run=search.search,
+        takes=(Kind.TEXT, Kind.TEXT),  # the query, the corpus
+        gives=Kind.TABLE,
         pipeline_tag="sentence-similarity",
         default=ModelCard("sentence-transformers/all-MiniLM-L6-v2", "22.7M", "91 MB", "Apache-2.0"),
         alternatives=(
@@ -199,6 +198,18 @@ TASKS: tuple[TaskSpec, ...] = (
         description="Speech to text with Whisper: any length (heard in 30 s windows), optional timestamps; "
         "multilingual models also name the language or translate into English.",
         api_names=("/transcribe",),
+        requests=(
+            Request(
+                "/transcribe",
+                {
+                    "audio": Asset("audio-speech-en.wav"),
+                    "language": "",
+                    "task": "transcribe",
+                    "timestamps": False,
+                    "model": "",
+                },
+            ),
+        ),
         build=asr.build_tab,
         load=asr.load_asr,
         pipeline_tag="automatic-speech-recognition",
@@ -215,6 +226,7 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Audio",
         description="Text to speech with a VITS voice, sentence by sentence; play or download the WAV.",
         api_names=("/speak",),
+        requests=(Request("/speak", {"text": "hello world", "model": ""}),),
         build=tts.build_tab,
         load=tts.load_tts,
         pipeline_tag="text-to-speech",
@@ -232,6 +244,9 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Audio",
         description="Which of your labels describes this sound? CLAP compares the sound with each label, no training.",
         api_names=("/classify_audio",),
+        requests=(
+            Request("/classify_audio", {"audio": Asset("audio-speech-en.wav"), "labels": "speech, rain", "model": ""}),
+        ),
         build=audio_classification.build_tab,
         load=audio_classification.load_clap,
         pipeline_tag="zero-shot-audio-classification",
@@ -245,6 +260,17 @@ TASKS: tuple[TaskSpec, ...] = (
         description="Speech in one language → transcript → translation → speech in another, with the speech "
         "recognition, translation and text-to-speech tabs' models; each step is shown.",
         api_names=("/speech_translate",),
+        requests=(
+            Request(
+                "/speech_translate",
+                {
+                    "audio": Asset("audio-speech-en.wav"),
+                    "source_language": "English",
+                    "target_language": "French",
+                    "asr_model": "",
+                },
+            ),
+        ),
         build=speech_translation.build_tab,
         uses=("asr", "translation", "tts"),
         examples=("audio-speech-en.wav",),
@@ -257,6 +283,9 @@ TASKS: tuple[TaskSpec, ...] = (
         description="What is in this picture? Objects are detected and boxed, then named in one sentence, "
         "read aloud by the text-to-speech tab's voice.",
         api_names=("/narrate",),
+        requests=(
+            Request("/narrate", {"image": Asset("mm-apple.png"), "threshold": 0.5, "speak": False, "model": ""}),
+        ),
         build=narration.build_tab,
         uses=("tts",),
         load=narration.load_detector,
@@ -283,6 +312,11 @@ TASKS: tuple[TaskSpec, ...] = (
         description="Click on an object to cut it out: + points on the object, − points on what is not. "
         "The image is encoded once; each further click only runs SAM's small mask decoder.",
         api_names=("/segment",),
+        requests=(
+            Request(
+                "/segment", {"image": Asset("mm-apple.png"), "points": [[100, 100, 1]], "mask_index": 0, "model": ""}
+            ),
+        ),
         build=segmentation.build_tab,
         load=segmentation.load_segmenter,
         pipeline_tag="mask-generation",
@@ -297,6 +331,7 @@ TASKS: tuple[TaskSpec, ...] = (
         description="How far away is each part of the picture? A relative depth map (bright = near), "
         "and the raw values as a 16-bit PNG.",
         api_names=("/depth",),
+        requests=(Request("/depth", {"image": Asset("mm-apple.png"), "model": ""}),),
         build=depth.build_tab,
         load=depth.load_depth_estimator,
         pipeline_tag="depth-estimation",
@@ -311,6 +346,7 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Multimodal",
         description="Ask a question about an image and get a short answer.",
         api_names=("/answer",),
+        requests=(Request("/answer", {"image": Asset("mm-apple.png"), "question": "what is it?", "model": ""}),),
         build=vqa.build_tab,
         load=vqa.load_vqa_pipeline,
         pipeline_tag="visual-question-answering",
@@ -332,6 +368,7 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Multimodal",
         description="A one-sentence description of an image; optionally, words the caption should start with.",
         api_names=("/caption",),
+        requests=(Request("/caption", {"image": Asset("mm-apple.png"), "prefix": "", "model": ""}),),
         build=captioning.build_tab,
         load=captioning.load_captioner,
         pipeline_tag="image-text-to-text",
@@ -345,6 +382,7 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Multimodal",
         description="How likely is it that each text describes the image? BLIP's image–text matching head.",
         api_names=("/match",),
+        requests=(Request("/match", {"image": Asset("mm-apple.png"), "texts": "an apple\na car", "model": ""}),),
         build=matching.build_tab,
         load=matching.load_matcher,
         pipeline_tag="image-text-to-text",
@@ -361,6 +399,12 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Multimodal",
         description="Describe what you are looking for: the example images and your own are ranked by CLIP.",
         api_names=("/image_search",),
+        requests=(
+            Request(
+                "/image_search",
+                {"query": "an apple", "images": [Asset("mm-apple.png")], "include_examples": False, "model": ""},
+            ),
+        ),
         build=image_search.build_tab,
         load=clip.load_clip,  # shared with image_classification: one loaded model when both use the same
         pipeline_tag="zero-shot-image-classification",
@@ -374,6 +418,11 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Multimodal",
         description="Classify an image into labels you choose, with no training: CLIP compares it with each label.",
         api_names=("/classify_image",),
+        requests=(
+            Request(
+                "/classify_image", {"image": Asset("mm-apple.png"), "labels": "apple, car", "template": "", "model": ""}
+            ),
+        ),
         build=image_classification.build_tab,
         load=clip.load_clip,
         pipeline_tag="zero-shot-image-classification",
@@ -391,6 +440,27 @@ TASKS: tuple[TaskSpec, ...] = (
         ),
         api_names=("/find_models", "/estimate_memory"),
         build=finder.build_tab,
+        run=finder_task.find_models,  # finder_task.estimate_memory answers /estimate_memory
+        takes=(Kind.TEXT,),
+        gives=Kind.TABLE,
+        requests=(
+            Request(
+                "/find_models",
+                {
+                    "task": "any",
+                    "query": "",
+                    "sort": "downloads",
+                    "max_memory": "",
+                    "precision": "float16",
+                    "licence": "any",
+                    "library": "any",
+                    "limit": 5,
+                },
+            ),
+            # The similarity tab's default model, read from the Hub (or the cache); the tests, offline, ask
+            # about a tiny local model instead.
+            Request("/estimate_memory", {"model": "sentence-transformers/all-MiniLM-L6-v2"}),
+        ),
     ),
     TaskSpec(
         key="system",
@@ -398,6 +468,9 @@ TASKS: tuple[TaskSpec, ...] = (
         description="Which model each task uses, what is loaded, and how much memory it takes.",
         api_names=("/status",),
         build=system.build_tab,
+        run=system.status,
+        gives=Kind.TABLE,
+        requests=(Request("/status", {}),),
     ),
 )
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.cases import CHAT_MESSAGE, CHAT_SYSTEM, CHAT_TOKENS, Case, Inputs, chat_options, chat_prompt
+from bench.cases import CHAT_TOKENS, Case, Inputs, chat_args, chat_options, chat_prompt
 from bench.server import ECHO_API, Served, mirror_api
 from bench.stats import Stat, interleaved
 
@@ -54,7 +54,7 @@ def api_overhead(
                 client.predict(*case.api_args(-1), api_name=case.api_name)  # the mirror replays this
                 calls = {
                     "api": lambda n, case=case: client.predict(*case.api_args(n), api_name=case.api_name),
-                    "bare": lambda n, case=case, model=model: case.bare(model, n),
+                    "bare": lambda n, case=case, model=model: case.bare(model, case.inputs(n)),
                 }
                 if echo or mirror not in mirrors:
                     calls["echo"] = lambda n: client.predict("ping", api_name=ECHO_API)
@@ -90,7 +90,7 @@ class FirstToken:
 def first_token_api(served: Served, max_new_tokens: int) -> float:
     """Seconds from `client.submit` on /chat to the first piece of the reply at the client; waits for the end."""
     started = time.perf_counter()
-    job = served.client.submit(CHAT_MESSAGE, [], CHAT_SYSTEM, max_new_tokens, 0, 0.9, 1.0, "", api_name="/chat")
+    job = served.client.submit(*chat_args(max_new_tokens), api_name="/chat")
     first = None
     for reply in job:  # blocks until the next update reaches the client
         if reply:
@@ -118,7 +118,7 @@ def first_token_http(served: Served, max_new_tokens: int, session: str = "bench-
 
     fn_index = next(fn._id for fn in served.demo.fns.values() if fn.api_name == "chat")
     body = {
-        "data": [CHAT_MESSAGE, [], CHAT_SYSTEM, max_new_tokens, 0, 0.9, 1.0, ""],
+        "data": list(chat_args(max_new_tokens)),
         "fn_index": fn_index,
         "session_hash": session,
         "event_data": None,
@@ -314,15 +314,15 @@ def segmentation_clicks(segmenters: dict[str, Any], repeats: int) -> list[Clicks
 
 
 def inputs_for_throughput(inputs: Inputs) -> dict[str, Callable[[int], tuple[Any, ...]]]:
-    """Request n's arguments for the two batched endpoints: each request a different input."""
-    from gradio_client import handle_file
-
-    from bench.cases import IMAGE_LABELS
+    """Request n's arguments for the two batched endpoints (their reference requests): each a different input."""
+    from bench.cases import IMAGE_LABELS, client_args, request_for
 
     def similarity(n: int) -> tuple[Any, ...]:
-        return (f"Request {n}: a cat sits on the mat.\nA kitten is on a rug.\nMarkets fell {n} points.", "")
+        sentences = f"Request {n}: a cat sits on the mat.\nA kitten is on a rug.\nMarkets fell {n} points."
+        return client_args(request_for("/similarity"), sentences=sentences)
 
     def classify(n: int) -> tuple[Any, ...]:
-        return (handle_file(inputs.image_path("mm-apple.png", n)), ", ".join(IMAGE_LABELS), "", "")
+        image = inputs.image_path("mm-apple.png", n)
+        return client_args(request_for("/classify_image"), image=image, labels=", ".join(IMAGE_LABELS), template="")
 
     return {"/similarity": similarity, "/classify_image": classify}

@@ -48,7 +48,7 @@ class Memory:
 
 
 def model_sizes(models_file: Path, models: dict[str, str]) -> dict[str, int]:
-    """Estimated bytes (float32) of each distinct configured model, as the manager reserves them."""
+    """Estimated bytes (float32) of each loaded copy the configured models make, as the manager reserves them."""
     from app import build_manager
     from apps.core.hub import fetch
     from apps.core.settings import Settings
@@ -58,9 +58,10 @@ def model_sizes(models_file: Path, models: dict[str, str]) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for task in manager.loaders:
         ref = manager.selection.get(task)
-        key = f"{manager.loaders[task].__qualname__} {ref}"  # tasks sharing loader + model share one copy
-        path = fetch(ref, offline=True, fetch_hint="")
-        sizes[key] = estimate_load_bytes(path, ref.gguf_file, "float32")
+        key = " ".join(manager.model_key(task))  # the manager's own key: tasks that share a copy count it once
+        if key not in sizes:
+            path = fetch(ref, offline=True, fetch_hint="")
+            sizes[key] = estimate_load_bytes(path, ref.gguf_file, "float32")
     return sizes
 
 
@@ -107,7 +108,7 @@ def probe(models_file: Path, models: dict[str, str], budget: int, warm_kit: Path
         gc.collect()
         after_import = rss()
         for case in all_cases if tiny else []:
-            served.client.predict(*case.with_model(case.api_args(0), tiny[case.task]["model"]), api_name=case.api_name)
+            served.client.predict(*case.api_args(0, model=tiny[case.task]["model"]), api_name=case.api_name)
         served.manager.unload_all()
         gc.collect()
         baseline = rss()

@@ -4,7 +4,8 @@ Each case says what must happen. Most inputs must fail with a clear message: a s
 case's pattern, never gradio's generic "upstream Gradio app has raised an exception", a traceback or a
 leaked Python exception ("AttributeError: ..."). Some are legitimately accepted (silence transcribes to
 nothing and says so; an empty caption prefix means none; a huge image is downscaled) and their answer's
-shape is checked. After every refused input the same endpoint must still answer a good request.
+shape is checked. After every refused input the same endpoint must still answer a good request: its
+reference request from the registry (`tests/reference_requests.py`), which every case starts from.
 
 `test_every_endpoint_and_parameter_has_bad_inputs` reads the registry and the live API: a new endpoint,
 or a parameter without the bad inputs its type calls for, fails the suite until cases are added here.
@@ -12,7 +13,6 @@ or a parameter without the bad inputs its type calls for, fails the suite until 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +23,24 @@ from typing import Any
 import pytest
 from bad_files import HUGE_SIZE, write_bad_files
 from conftest import KIT_DIR, ROOT
-from gradio_client import Client, handle_file
+from gradio_client import Client
 from gradio_client.exceptions import AppError
-from PIL import Image
+from reference_requests import (
+    ANSWERS,
+    check_depth,
+    check_found,
+    check_gallery,
+    check_mask,
+    check_match,
+    check_narration,
+    client_value,
+    inputs_of,
+    is_text,
+    label_scores,
+    local_value,
+    request_for,
+    table,
+)
 
 from apps import TASKS
 
@@ -34,7 +49,6 @@ WHITESPACE = "  \n\t  \n "
 INVALID_ID = "not a model!!"
 UNCACHED_ID = "nobody/no-such-model-here"
 APPLE = ROOT / "assets" / "mm-apple.png"  # 320 × 320
-SPEECH = ROOT / "assets" / "audio-speech-en.wav"
 GENERIC = "upstream Gradio app has raised an exception"
 LEAKED_EXCEPTION = re.compile(r"\b[A-Z]\w*(Error|Exception):")  # "AttributeError: 'int' object…"
 
@@ -58,7 +72,7 @@ class Case:
     kind: str
     value: Any
     error: str | None = None  # a regex the message must match; None: the input is accepted
-    check: Callable[[Any], None] | None = None  # the accepted answer's shape
+    check: Callable[[Any, dict[str, Any]], None] | None = None  # the accepted answer's shape, given what was sent
     also: dict[str, Any] = field(default_factory=dict)  # other parameters this case changes
     label: str = ""  # tells apart cases of the same parameter and kind
 
@@ -102,223 +116,25 @@ def needed_kinds(parameter: dict[str, Any]) -> tuple[str, ...]:
     return NEEDED[component]
 
 
-# -- checks of accepted answers ------------------------------------------------------------------
+# -- checks of accepted answers (besides reference_requests.ANSWERS) -------------------------------
 
 
-def is_text(value: Any) -> None:
-    assert isinstance(value, str) and value.strip(), value
-
-
-def table(value: Any, headers: list[str] | None = None, rows: int | None = None) -> None:
-    assert isinstance(value, dict) and "data" in value, value
-    if headers is not None:
-        assert value["headers"] == headers
-    if rows is not None:
-        assert len(value["data"]) == rows
-
-
-def label_scores(value: Any, labels: set[str] | None = None) -> None:
-    confidences = {row["label"]: row["confidence"] for row in value["confidences"]}
-    assert math.isclose(sum(confidences.values()), 1.0, abs_tol=1e-3)
-    assert value["label"] == max(confidences, key=confidences.get)
-    if labels is not None:
-        assert set(confidences) == labels
-
-
-def image_size(path: Any) -> tuple[int, int]:
-    with Image.open(path) as image:
-        return image.size
-
-
-def check_similarity(out: Any) -> None:
-    table(out[0], ["sentence", "1", "2"], 2)
-    assert "Most similar pair" in out[1]
-
-
-def check_search(out: Any) -> None:
-    table(out, ["rank", "score", "passage", "line"], 1)
-
-
-def check_summary(out: Any) -> None:
-    is_text(out[0])
-    assert "chunk" in out[1]
-
-
-def check_transcript(out: Any) -> None:
-    text, summary, segments = out
-    assert isinstance(text, str) and "of audio" in summary
-    table(segments, ["start", "end", "text"])
-
-
-def check_silent_transcript(out: Any) -> None:
+def check_silent_transcript(out: Any, sent: dict[str, Any]) -> None:
     text, summary, segments = out
     assert text == "" and "silent" in summary
     table(segments, ["start", "end", "text"], 0)
 
 
-def check_speech(out: Any) -> None:
-    wav, summary = out
-    assert Path(wav).is_file() and "of speech" in summary
-
-
-def check_speech_translation(out: Any) -> None:
-    transcript, translation, wav, note = out
-    is_text(transcript)
-    is_text(translation)
-    assert Path(wav).is_file() and note
-
-
-def check_narration(out: Any, size: tuple[int, int] | None = None) -> None:
-    drawn, sentence, speech, detections = out
-    assert Path(drawn).is_file() and speech is None
-    assert sentence.endswith(".")
-    table(detections, ["label", "score", "x0", "y0", "x1", "y1"])
-    if size is not None:  # boxes are in the original's pixels
-        assert all(0 <= row[2] <= row[4] <= size[0] and 0 <= row[3] <= row[5] <= size[1] for row in detections["data"])
-
-
-def check_mask(size: tuple[int, int]) -> Callable[[Any], None]:
-    def check(out: Any) -> None:
-        mask, summary = out
-        assert image_size(mask) == size and summary["size"] == list(size)
-        assert len(summary["scores"]) == 3
-
-    return check
-
-
-def check_depth(size: tuple[int, int]) -> Callable[[Any], None]:
-    def check(out: Any) -> None:
-        coloured, raw = out
-        assert image_size(coloured) == size and image_size(raw) == size
-
-    return check
-
-
-def check_match(out: Any) -> None:
-    table(out[0], ["text", "probability", "describes the image"], 2)
-    assert "Best match" in out[1]
-
-
-def check_gallery(rows: int) -> Callable[[Any], None]:
-    def check(out: Any) -> None:
-        gallery, ranks = out
-        assert len(gallery) == rows
-        table(ranks, ["rank", "image", "score"], rows)
-
-    return check
-
-
-def check_found(out: Any) -> None:
-    found, summary = out
-    assert "model" in found["headers"]
-    is_text(summary)
-
-
-def check_estimate(out: Any) -> None:
-    found, summary = out
-    assert found["data"][0][0] == "fp32"
-    assert "parameters" in summary
-
-
-def check_status(out: Any) -> None:
-    assert set(out) >= {"tasks", "process"}
-
-
 # -- good requests: what each endpoint must still answer after a bad one ---------------------------
 
-GOOD: dict[str, tuple[dict[str, Any], Callable[[Any], None]]] = {
-    "/chat": (
-        {
-            "message": "hi",
-            "history": [],
-            "system_prompt": "",
-            "max_new_tokens": 16,
-            "temperature": 0,
-            "top_p": 0.9,
-            "repetition_penalty": 1.0,
-            "model": "",
-        },
-        is_text,
-    ),
-    "/translate": (
-        {
-            "text": "hello world",
-            "source_language": "English",
-            "target_language": "French",
-            "engine": "Translation model",
-            "model": "",
-        },
-        is_text,
-    ),
-    "/summarize": (
-        {"text": "The cat sits on the mat. " * 3, "min_tokens": 1, "max_tokens": 8, "model": ""},
-        check_summary,
-    ),
-    "/similarity": ({"sentences": "A cat sits.\nA kitten sits.", "model": ""}, check_similarity),
-    "/search": (
-        {"query": "pets", "corpus": "a cat\nthe market", "corpus_file": None, "top_k": 1, "model": ""},
-        check_search,
-    ),
-    "/transcribe": (
-        {
-            "audio": upload(SPEECH),
-            "model": "",
-            "language": "",
-            "task": "transcribe",
-            "timestamps": False,
-        },
-        check_transcript,
-    ),
-    "/speak": ({"text": "hello world", "model": ""}, check_speech),
-    "/classify_audio": (
-        {"audio": upload(SPEECH), "labels": "speech, rain", "model": ""},
-        lambda out: label_scores(out, {"speech", "rain"}),
-    ),
-    "/speech_translate": (
-        {
-            "audio": upload(SPEECH),
-            "source_language": "English",
-            "target_language": "French",
-            "asr_model": "",
-        },
-        check_speech_translation,
-    ),
-    "/narrate": (
-        {"image": upload(APPLE), "threshold": 0.5, "speak": False, "model": ""},
-        check_narration,
-    ),
-    "/segment": (
-        {"image": upload(APPLE), "points": [[100, 100, 1]], "mask_index": 0, "model": ""},
-        check_mask((320, 320)),
-    ),
-    "/depth": ({"image": upload(APPLE), "model": ""}, check_depth((320, 320))),
-    "/answer": ({"image": upload(APPLE), "question": "what is it?", "model": ""}, is_text),
-    "/caption": ({"image": upload(APPLE), "prefix": "", "model": ""}, is_text),
-    "/match": ({"image": upload(APPLE), "texts": "an apple\na car", "model": ""}, check_match),
-    "/image_search": (
-        {"query": "an apple", "images": [upload(APPLE)], "include_examples": False, "model": ""},
-        check_gallery(1),
-    ),
-    "/classify_image": (
-        {"image": upload(APPLE), "labels": "apple, car", "template": "", "model": ""},
-        lambda out: label_scores(out, {"apple", "car"}),
-    ),
-    "/find_models": (
-        {
-            "task": "any",
-            "query": "",
-            "sort": "downloads",
-            "max_memory": "",
-            "precision": "float16",
-            "licence": "any",
-            "library": "any",
-            "limit": 5,
-        },
-        check_found,
-    ),
-    "/estimate_memory": ({"model": str(KIT_DIR / "similarity")}, check_estimate),
-    "/status": ({}, check_status),
-}
+# The reference requests (the registry's), with what the tiny app needs instead: it is offline, so the
+# memory estimate reads a tiny local model rather than the Hub's.
+TINY_APP: dict[str, dict[str, Any]] = {"/estimate_memory": {"model": str(KIT_DIR / "similarity")}}
+
+
+def good_request(api_name: str) -> dict[str, Any]:
+    """The endpoint's reference request (by name), as the tiny app can answer it."""
+    return inputs_of(request_for(api_name), **TINY_APP.get(api_name, {}))
 
 
 # -- the cases -----------------------------------------------------------------------------------
@@ -423,7 +239,14 @@ CASES: dict[str, list[Case]] = {
         *text_cases("text", "Enter some text to translate", "Enter some text", "1,000,000 characters long"),
         Case("source_language", "unknown choice", "Klingon", error="cannot translate from 'Klingon'"),
         Case("target_language", "unknown choice", "Klingon", error="cannot translate into 'Klingon'"),
-        Case("target_language", "unknown choice", "English", error="languages are the same", label="same"),
+        Case(
+            "target_language",
+            "unknown choice",
+            "English",
+            also={"source_language": "English"},
+            error="languages are the same",
+            label="same",
+        ),
         Case("source_language", "wrong type", 42, error="Choose a source language"),
         Case("engine", "unknown choice", "Bogus", error="not in the list of choices"),
         *model_cases(),
@@ -454,7 +277,14 @@ CASES: dict[str, list[Case]] = {
         Case("corpus_file", "corrupt file", Upload("huge.png"), error="Invalid file type", label="image"),
         Case("corpus_file", "wrong type", 42, error="must be a file"),
         *slider_cases("top_k", 1, 100, "Top-k"),
-        Case("top_k", "out of range", 5, error="the corpus has only 2 passages", label="above corpus"),
+        Case(
+            "top_k",
+            "out of range",
+            5,
+            also={"corpus": "a cat\nthe market", "corpus_file": None},
+            error="the corpus has only 2 passages",
+            label="above corpus",
+        ),
         *model_cases(),
     ],
     "/transcribe": [
@@ -479,7 +309,7 @@ CASES: dict[str, list[Case]] = {
     "/classify_audio": [
         *audio_cases(
             "audio",
-            Case("audio", "silence", Upload("silence.wav"), check=lambda out: label_scores(out, {"speech", "rain"})),
+            Case("audio", "silence", Upload("silence.wav"), check=label_scores),
         ),
         *text_cases("labels", "at least two labels", "at least two labels", "keep each under 100"),
         Case("labels", "one label", "rain", error="at least two different labels"),
@@ -490,19 +320,32 @@ CASES: dict[str, list[Case]] = {
         *audio_cases("audio", Case("audio", "silence", Upload("silence.wav"), error="recording is silent")),
         Case("source_language", "unknown choice", "Klingon", error="does not offer “Klingon” as the spoken"),
         Case("target_language", "unknown choice", "Klingon", error="does not offer “Klingon” as the target"),
-        Case("target_language", "unknown choice", "English", error="are the same", label="same"),
+        Case(
+            "target_language",
+            "unknown choice",
+            "English",
+            also={"source_language": "English"},
+            error="are the same",
+            label="same",
+        ),
         Case("source_language", "wrong type", 42, error="languages must be names from the list"),
         *model_cases("asr_model"),
     ],
     "/narrate": [
-        *image_cases("image", lambda out: check_narration(out, HUGE), variants=True),
+        *image_cases("image", check_narration, variants=True),
         *slider_cases("threshold", 0.05, 0.99, "Score threshold"),
         Case("speak", "wrong type", "abc", error="must be true or false"),
         *model_cases(),
     ],
     "/segment": [
-        *image_cases("image", check_mask(HUGE), {"points": [[HUGE[0] - 1, HUGE[1] - 1, 1]]}),
-        Case("points", "out of range", [[320, 5, 1]], error=r"outside the image, which is 320×320 pixels"),
+        *image_cases("image", check_mask, {"points": [[HUGE[0] - 1, HUGE[1] - 1, 1]]}),
+        Case(
+            "points",
+            "out of range",
+            [[320, 5, 1]],
+            also={"image": upload(APPLE)},
+            error=r"outside the image, which is 320×320 pixels",
+        ),
         Case("points", "wrong type", "abc", error="Points must be a JSON list"),
         Case("points", "empty", [], error="Add at least one point"),
         Case("points", "out of range", [[5, 5, 7]], error="has label 7", label="label"),
@@ -510,7 +353,7 @@ CASES: dict[str, list[Case]] = {
         Case("mask_index", "unknown choice", 9, error="not in the list of choices"),
         *model_cases(),
     ],
-    "/depth": [*image_cases("image", check_depth(HUGE)), *model_cases()],
+    "/depth": [*image_cases("image", check_depth), *model_cases()],
     "/answer": [
         *image_cases("image", is_text),
         *text_cases("question", "Type a question", "Type a question", "ask in at most 500"),
@@ -533,12 +376,12 @@ CASES: dict[str, list[Case]] = {
         Case("images", "corrupt file", [Upload("silence.wav")], error="Invalid file type", label="audio"),
         Case("images", "wrong type", 42, error="must be a list of files"),
         Case("images", "empty", [], error="gallery is empty"),
-        Case("images", "huge image", [Upload("huge.png")], check=check_gallery(1)),
+        Case("images", "huge image", [Upload("huge.png")], check=check_gallery),
         Case("include_examples", "wrong type", "abc", error="must be true or false"),
         *model_cases(),
     ],
     "/classify_image": [
-        *image_cases("image", lambda out: label_scores(out, {"apple", "car"})),
+        *image_cases("image", label_scores),
         *text_cases("labels", "at least two labels", "at least two labels", "keep each under 100"),
         Case("labels", "one label", "apple", error="at least two different labels"),
         Case("labels", "one label", "apple, Apple", error="at least two different labels", label="repeated"),
@@ -577,43 +420,50 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def resolve(value: Any, files: dict[str, Path]) -> Any:
-    """Case values with their `Upload`s turned into gradio_client file handles."""
+    """Case values with their `Upload`s as local paths (the bad-files folder's, or as given)."""
     if isinstance(value, Upload):
-        return handle_file(str(files.get(value.name, value.name)))
+        return files.get(value.name, Path(value.name))
     if isinstance(value, list):
         return [resolve(item, files) for item in value]
     return value
 
 
-def call(client: Client, api_name: str, params: dict[str, Any], files: dict[str, Path]) -> Any:
-    return client.predict(**{name: resolve(value, files) for name, value in params.items()}, api_name=api_name)
+def call(client: Client, api_name: str, sent: dict[str, Any]) -> Any:
+    return client.predict(**{name: client_value(value) for name, value in sent.items()}, api_name=api_name)
 
 
 @dataclass
 class Outcome:
-    """What one case got: the answer or the error, then the good request's answer or error."""
+    """What one case got: what it sent, the answer or the error, then the good request's answer or error."""
 
+    sent: dict[str, Any] = field(default_factory=dict)
     answer: Any = None
     error: BaseException | None = None
     good: Any = None
     good_error: BaseException | None = None
 
 
+def sent_values(params: dict[str, Any], files: dict[str, Path]) -> dict[str, Any]:
+    """What a call sends, by name: files (Assets and Uploads) as local paths."""
+    return {name: resolve(local_value(value), files) for name, value in params.items()}
+
+
 def run_endpoint(url: str, api_name: str, files: dict[str, Path]) -> dict[str, Outcome]:
     """Send an endpoint its bad inputs in order, each refused one followed by the good request."""
     client = Client(url, verbose=False, ssl_verify=False)  # plain http: no CA bundle to load per request
-    good = GOOD[api_name][0]
+    good = sent_values(good_request(api_name), files)
     outcomes = {}
     for case in CASES[api_name]:
-        outcome = outcomes[case.id] = Outcome()
+        sent = sent_values({**good, case.param: case.value, **case.also}, files)
+        outcome = outcomes[case.id] = Outcome(sent)
         try:
-            outcome.answer = call(client, api_name, {**good, case.param: case.value, **case.also}, files)
+            outcome.answer = call(client, api_name, sent)
         except Exception as exc:
             outcome.error = exc
         if outcome.error is None:
             continue  # an answer is itself a good request answered
         try:
-            outcome.good = call(client, api_name, good, files)
+            outcome.good = call(client, api_name, good)
         except Exception as exc:
             outcome.good_error = exc
     return outcomes
@@ -647,23 +497,24 @@ def test_bad_input(outcomes: dict[tuple[str, str], Outcome], api_name: str, case
     outcome = outcomes[(api_name, case.id)]
     if case.error is None:  # accepted: the answer has the right shape
         assert outcome.error is None, f"refused: {outcome.error!r}"
-        case.check(outcome.answer)
+        case.check(outcome.answer, outcome.sent)
         return
     assert isinstance(outcome.error, AppError), f"not refused by the app: {outcome.error!r} / {outcome.answer!r}"
     assert_clear(str(outcome.error), case.error)
     assert outcome.good_error is None, f"the good request after it failed: {outcome.good_error!r}"
-    GOOD[api_name][1](outcome.good)  # ...the endpoint still answers
+    ANSWERS[api_name](outcome.good, sent_values(good_request(api_name), {}))  # ...the endpoint still answers
 
 
 def test_every_endpoint_and_parameter_has_bad_inputs(client: Client) -> None:
     """The matrix covers the registry's and the live API's endpoints, and each parameter's bad inputs."""
     registry = {name for spec in TASKS for name in spec.api_names}
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(CASES) == registry == set(api), "add the new endpoint's bad inputs to CASES (and GOOD)"
-    assert set(GOOD) == set(CASES)
+    assert set(CASES) == registry == set(api), "add the new endpoint's bad inputs to CASES"
+    assert set(ANSWERS) == set(CASES), "add the new endpoint's answer check to reference_requests.ANSWERS"
     for api_name, endpoint in api.items():
         names = [parameter["parameter_name"] for parameter in endpoint["parameters"]]
-        assert set(GOOD[api_name][0]) == set(names), f"{api_name}: the good request must name every parameter"
+        # (test_registry checks that the reference request names every parameter, in order)
+        assert list(good_request(api_name)) == names, f"{api_name}: the good request must name every parameter"
         needed = {
             (parameter["parameter_name"], kind)
             for parameter in endpoint["parameters"]

@@ -110,7 +110,8 @@ def test_encode_groups_matches_encoding_each_request_alone(tiny_models_file: Pat
 
     from apps.core.manager import LoadRequest
     from apps.core.refs import ModelRef
-    from apps.tasks.similarity import encode_groups, load_sentence_transformer
+    from apps.shared.embeddings import load_sentence_transformer
+    from apps.tasks.similarity import encode_groups
 
     folder = Path(tomllib.loads(tiny_models_file.read_text())["similarity"]["model"])
     encoder = load_sentence_transformer(

@@ -12,30 +12,33 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
+from reference_requests import request_for, task_of
 
+from apps import TASKS
 from bench.report import Row, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("1. cold start", "2. API overhead", "3. chat streaming", "4. memory", "5. segmentation", "6. throughput")
-ENDPOINTS = (
-    "/similarity",
-    "/search",
-    "/chat",
-    "/translate",
-    "/summarize",
-    "/transcribe",
-    "/speak",
-    "/classify_audio",
-    "/classify_image",
-    "/caption",
-    "/answer",
-    "/match",
-    "/depth",
-    "/segment",
-    "/narrate",
-)
+# Every endpoint of a task with a model of its own has a bench case built on its reference request.
+ENDPOINTS = [name for spec in TASKS if spec.load is not None for name in spec.api_names]
+
+
+def measured_cases() -> list[Any]:
+    from bench.cases import Inputs, cases
+
+    return cases(Inputs())
+
+
+def test_every_endpoint_with_a_model_has_a_case_on_its_reference_request() -> None:
+    chosen = measured_cases()
+    assert {case.api_name for case in chosen} == set(ENDPOINTS), "add a bench case (bench/cases.py) for it"
+    for case in chosen:
+        assert case.request is request_for(case.api_name)  # the registry's, not a copy
+        assert case.task == task_of(case.api_name).key
+        assert list(case.inputs(0)) == list(case.request.inputs)  # every parameter, in the endpoint's order
 
 
 def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
@@ -52,8 +55,9 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| Figure")]
     for figure in FIGURES:
         assert any(row.startswith(f"| {figure} |") for row in rows), f"no row for {figure}:\n{table}"
-    for endpoint in ENDPOINTS:
-        assert any(f"`{endpoint}` · tiny" in row for row in rows), f"no API overhead row for {endpoint}"
+    for case in measured_cases():
+        if case.bare is not None:  # the others are only cycled through by the memory figure
+            assert any(f"`{case.api_name}` · tiny" in row for row in rows), f"no API overhead row for {case.api_name}"
     measured = json.loads((tmp_path / "benchmarks.json").read_text())["rows"]
     assert len(measured) == len(rows)
     for row in measured:

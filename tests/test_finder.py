@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import huggingface_hub.constants as hub_constants
 import pandas as pd
@@ -39,7 +40,17 @@ from apps.finder.hub import (
     tasks_for,
     weight_files_bytes,
 )
-from apps.finder.tab import ORIGIN, RESULT_WIDTHS, estimate_memory, find_models, model_id, target_choices, use_in_tab
+from apps.finder.tab import (
+    ORIGIN,
+    RESULT_WIDTHS,
+    estimate_frame,
+    estimate_markdown,
+    model_id,
+    results_frame,
+    target_choices,
+    use_in_tab,
+)
+from apps.finder.task import FoundModels, MemoryEstimate, estimate_memory, find_models
 from apps.ui.context import TabContext
 
 BERT_BASE_CASED = 108_310_272
@@ -346,12 +357,37 @@ def test_gguf_metadata_counts_parameters(online: FakeHub) -> None:
     assert item.count is not None and item.count.total == 135_000_000 and item.count.source == "gguf"
 
 
-def test_find_models_tab_function_links_and_summary(online: FakeHub) -> None:
-    frame, summary = find_models(online_ctx(), "similarity", "", "likes", "", "float16", "any", "transformers", 3)
+def test_find_models_task_function_gives_rows_and_a_summary(online: FakeHub) -> None:
+    found = find_models(online_ctx(), "similarity", "", "likes", "", "float16", "any", "transformers", 3)
+    assert isinstance(found, FoundModels) and not found.offline and found.reason == ""
+    assert list(found.columns) == hubmod.RESULT_COLUMNS
+    assert (
+        [row[0] for row in found.rows]
+        == [item.id for item in found.found]
+        == [
+            "org/mini-sim",
+            "org/big-sim",
+            "org/old-bin-sim",
+        ]
+    )
+    assert found.query.task == SIMILARITY_TAG and found.query.sort == "likes" and found.free_bytes > 0
+    assert "3 models" in found.summary and "free RAM" in found.summary
+
+
+def test_find_models_tab_table_links_the_models(online: FakeHub) -> None:
+    found = find_models(online_ctx(), "similarity", "", "likes", "", "float16", "any", "transformers", 3)
+    frame = results_frame(found)
     assert list(frame.columns) == hubmod.RESULT_COLUMNS
     assert frame["model"][0] == f"[org/mini-sim]({online.url}/org/mini-sim)"
     assert len(frame) == 3
-    assert "3 models" in summary and "free RAM" in summary
+
+
+def test_find_models_offline_says_so(hf_cache: Path) -> None:
+    ctx = online_ctx()
+    ctx.settings = Settings(offline=True, device="cpu")
+    found = find_models(ctx, "any", "", "downloads", "", "float16", "any", "any", 5)
+    assert found.offline and "offline" in found.reason
+    assert [row[0] for row in found.rows] == ["org/mini-sim"]
 
 
 def test_hub_errors_on_a_bad_search_are_clear(online: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -578,16 +614,29 @@ def test_estimate_memory_api(client) -> None:
             client.predict(bad, api_name="/estimate_memory")
 
 
-def test_estimate_memory_tab_function(tmp_path: Path) -> None:
+def test_estimate_memory_task_function(tmp_path: Path) -> None:
     folder = sparse_bert(tmp_path / "bert")
     with pytest.raises(InputError, match="not allowed here"):
         estimate_memory(online_ctx(), str(folder))  # visitors may read only folders under the allowed ones
-    frame, text = estimate_memory(online_ctx(local_model_dirs=(tmp_path,)), str(folder))
-    assert frame.iloc[0].tolist() == ["fp32", "413.2 MiB", "495.8 MiB", "1.6 GiB", "84.9 MiB"]
-    assert "108,310,272 parameters" in text and "× 1.2" in text
+    result = estimate_memory(online_ctx(local_model_dirs=(tmp_path,)), str(folder))
+    assert isinstance(result, MemoryEstimate)
+    assert (result.model, result.parameters) == (str(folder), BERT_BASE_CASED)
+    assert result.rows[0] == ["fp32", "413.2 MiB", "495.8 MiB", "1.6 GiB", "84.9 MiB"]
+    assert "local folder" in result.source and "108,310,272 parameters" in result.summary
     configured = online_ctx()  # a configured model's own folder may always be estimated
     configured.manager.selection = ModelSelection({"similarity": ModelRef(str(folder))})
-    assert estimate_memory(configured, str(folder))[0].iloc[0, 1] == "413.2 MiB"
+    assert estimate_memory(configured, str(folder)).rows[0][1] == "413.2 MiB"
+    assert estimate_memory(online_ctx(), str(folder), any_local_folder=True).parameters == BERT_BASE_CASED
+    with pytest.raises(InputError, match="Enter a Hub model id"):
+        estimate_memory(online_ctx(), "  ")
+
+
+def test_estimate_memory_tab_table_and_formulas(tmp_path: Path) -> None:
+    folder = sparse_bert(tmp_path / "bert")
+    result = estimate_memory(online_ctx(local_model_dirs=(tmp_path,)), str(folder))
+    assert estimate_frame(result).iloc[0].tolist() == ["fp32", "413.2 MiB", "495.8 MiB", "1.6 GiB", "84.9 MiB"]
+    text = estimate_markdown(result)
+    assert "108,310,272 parameters" in text and "× 1.2" in text
 
 
 # -- the commands --------------------------------------------------------------------------------
@@ -644,3 +693,27 @@ def test_estimate_command_in_a_terminal(tmp_path: Path) -> None:
 def test_text_table_aligns_numbers() -> None:
     table = text_table(["name", "count"], [["a", 5], ["bb", 1234567]])
     assert table.splitlines() == ["name      count", "----  ---------", "a             5", "bb    1,234,567"]
+
+
+def test_the_commands_call_the_finder_task_functions(
+    hf_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`find` and `estimate` print what the task functions return (the same the tab and the API show)."""
+    from apps.finder import task
+
+    seen: list[tuple[str, object]] = []
+    for name in ("find_models", "estimate_memory"):
+        original = getattr(task, name)
+
+        def spy(ctx: Any, *args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            result = _original(ctx, *args, **kwargs)
+            seen.append((_name, result))
+            return result
+
+        monkeypatch.setattr(task, name, spy)
+    assert app.main(["find", "--task", "any", "--offline"]) == 0
+    assert app.main(["estimate", str(sparse_bert(tmp_path / "bert"))]) == 0
+    (_, found), (_, estimated) = seen
+    out = capsys.readouterr().out
+    assert [name for name, _ in seen] == ["find_models", "estimate_memory"]
+    assert text_table(found.columns, found.rows) in out and text_table(estimated.columns, estimated.rows) in out

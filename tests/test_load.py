@@ -14,17 +14,20 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from conftest import KIT_DIR, ROOT, free_port
-from gradio_client import Client, handle_file
+from conftest import KIT_DIR, free_port
+from gradio_client import Client
+from reference_requests import check_answer, client_args, request_for, sent_inputs, task_of
 
 from app import build_demo, build_manager, launch
 from apps.core.manager import LoadRequest, ModelManager
-from apps.core.settings import Settings, read_models_file
+from apps.core.settings import Settings
+from apps.core.spec import Request
 from apps.core.weights import estimate_load_bytes
 
 CLIENTS = 8
@@ -33,41 +36,39 @@ REQUESTS_PER_CLIENT = 25
 # clients (they run in this process) and gradio's per-session state; a server reusing its clients stays
 # flat (+1 MiB per 400 requests). A leak of models or of per-request state breaks it.
 RSS_SLACK = 150 * 2**20
-APPLE = str(ROOT / "assets" / "mm-apple.png")
-SPEECH = str(ROOT / "assets" / "audio-speech-en.wav")
 
 
-def _label_sum(out: Any) -> bool:
-    return abs(sum(row["confidence"] for row in out["confidences"]) - 1) < 1e-3
+@dataclass(frozen=True)
+class Call:
+    """One endpoint of the mix: its reference request (from the registry) and the task whose model it uses."""
+
+    request: Request
+    task: str | None  # None: no model (/status)
+
+    @property
+    def api_name(self) -> str:
+        return self.request.api_name
+
+    def send(self, client: Client) -> str:
+        """Send the request and check the answer: "" when right, else what was wrong."""
+        answer = client.predict(*client_args(self.request), api_name=self.api_name)
+        try:
+            check_answer(self.api_name, answer, sent_inputs(self.request))
+        except AssertionError as exc:
+            return f"wrong answer: {exc}"
+        return ""
 
 
-# (api_name, task whose model it uses or None, arguments, check of the answer)
-HOT: list[tuple[str, str | None, Callable[[], tuple], Callable[[Any], bool]]] = [
-    (
-        "/similarity",
-        "similarity",
-        lambda: ("A cat sits.\nA kitten sits.\nStocks fell.", ""),
-        lambda o: len(o[0]["data"]) == 3,
-    ),
-    ("/search", "search", lambda: ("pets", "a cat\nthe market\na dog", None, 2, ""), lambda o: len(o["data"]) == 2),
-    ("/speak", "tts", lambda: ("Hello there.", ""), lambda o: Path(o[0]).is_file()),
-    (
-        "/segment",
-        "segmentation",
-        lambda: (handle_file(APPLE), [[100, 100, 1]], 0, ""),
-        lambda o: len(o[1]["scores"]) == 3,
-    ),
-    ("/status", None, lambda: (), lambda o: "tasks" in o),
-]
-COLD = [
-    ("/classify_image", "image_classification", lambda: (handle_file(APPLE), "apple, car", "", ""), _label_sum),
-    ("/match", "matching", lambda: (handle_file(APPLE), "an apple\na car", ""), lambda o: len(o[0]["data"]) == 2),
-    ("/depth", "depth", lambda: (handle_file(APPLE), ""), lambda o: Path(o[0]).is_file()),
-]
+def call(api_name: str) -> Call:
+    spec = task_of(api_name)
+    return Call(request_for(api_name), spec.key if spec.load is not None else None)
+
+
+HOT = [call(name) for name in ("/similarity", "/search", "/speak", "/segment", "/status")]
+COLD = [call(name) for name in ("/classify_image", "/match", "/depth")]
 # Mostly requests whose models fit together, one in four for models that then have to take turns: with
 # every model in constant use, a budget of "half of them" would reload on nearly every request.
 MIX = [*HOT, COLD[0], *HOT[:2], COLD[1], HOT[2], HOT[3], COLD[2]]
-MODEL_TASKS = [task for _, task, _, _ in [*HOT, *COLD] if task]
 
 
 class LoadWatch:
@@ -94,32 +95,37 @@ class LoadWatch:
         return watched
 
 
-def mix_budget(models_file: Path) -> tuple[int, int]:
-    """(budget, the mix's models together): room for the hot models and the largest cold one, not two cold ones."""
-    refs = read_models_file(models_file)
+def mix_budget(manager: ModelManager) -> tuple[int, int]:
+    """(budget, the mix's models together): room for the hot models and the largest cold one, not two cold ones.
 
-    def size(task: str | None) -> int:
-        return estimate_load_bytes(Path(refs[task].source), None, "float32") if task else 0
+    Sizes per loaded copy, as the manager keeps them: tasks that share a model (same loader and model)
+    count it once.
+    """
 
-    cold = sorted(size(task) for _, task, _, _ in COLD)
-    budget = sum(size(task) for _, task, _, _ in HOT) + cold[-1] + cold[0] // 2
-    return budget, sum(size(task) for task in MODEL_TASKS)
+    def sizes(calls: list[Call]) -> dict[tuple[str, ...], int]:
+        copies = {manager.model_key(item.task): manager.selection.get(item.task) for item in calls if item.task}
+        return {key: estimate_load_bytes(Path(ref.source), None, "float32") for key, ref in copies.items()}
+
+    hot, cold = sizes(HOT), sizes(COLD)
+    smallest, largest = min(cold.values()), max(cold.values())
+    budget = sum(hot.values()) + largest + smallest // 2
+    return budget, sum({**hot, **cold}.values())
 
 
 @pytest.fixture(scope="module")
 def budget_app(tiny_models_file: Path) -> Iterator[tuple[str, ModelManager, LoadWatch, int]]:
     """The tiny-model app with a memory budget of half the mix's models: (url, manager, load watch, budget)."""
-    budget, together = mix_budget(tiny_models_file)
-    assert budget < together  # not all of them fit: models are evicted
     settings = Settings(
         host="127.0.0.1",
         port=free_port(),
         models_file=tiny_models_file,
         offline=True,
-        memory_budget=str(budget),
         local_model_dirs=(KIT_DIR,),
         load_wait_seconds=60,
     )
+    budget, together = mix_budget(build_manager(settings))
+    assert budget < together  # not all of them fit: models are evicted
+    settings = settings.model_copy(update={"memory_budget": str(budget)})
     manager = build_manager(settings)
     watch = LoadWatch()
     manager.loaders = {task: watch.wrap(loader) for task, loader in manager.loaders.items()}
@@ -135,12 +141,13 @@ def client_run(url: str, number: int, requests: int = REQUESTS_PER_CLIENT) -> li
     client = Client(url, verbose=False, ssl_verify=False)
     failures = []
     for step in range(requests):
-        api_name, _, arguments, check = MIX[(number + step) % len(MIX)]
+        item = MIX[(number + step) % len(MIX)]
         try:
-            if not check(client.predict(*arguments(), api_name=api_name)):
-                failures.append(f"client {number} request {step} {api_name}: wrong answer")
+            wrong = item.send(client)
+            if wrong:
+                failures.append(f"client {number} request {step} {item.api_name}: {wrong}")
         except Exception as exc:
-            failures.append(f"client {number} request {step} {api_name}: {type(exc).__name__}: {exc}")
+            failures.append(f"client {number} request {step} {item.api_name}: {type(exc).__name__}: {exc}")
     return failures
 
 
@@ -149,8 +156,8 @@ def test_eight_clients_mixed_endpoints_within_the_budget(budget_app: tuple[str, 
     # Warm up: imports and first loads, then a short burst so that the clients' threads (and the memory
     # arenas of the threads that serve them) exist before memory is measured.
     warm = Client(url, verbose=False, ssl_verify=False)
-    for api_name, _, arguments, check in [*HOT, *COLD]:
-        assert check(warm.predict(*arguments(), api_name=api_name)), api_name
+    for item in [*HOT, *COLD]:
+        assert not item.send(warm), item.api_name
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         assert not [
             f for result in pool.map(client_run, [url] * CLIENTS, range(CLIENTS), [1] * CLIENTS) for f in result
@@ -220,10 +227,10 @@ def test_identical_requests_at_once_all_get_whole_files(tiny_app: tuple[str, Any
         for _ in range(2):
             barrier.wait(timeout=60)
             try:
-                mask, _ = client.predict(handle_file(APPLE), [[100, 100, 1]], 0, "", api_name="/segment")
+                mask, _ = client.predict(*client_args(request_for("/segment")), api_name="/segment")
                 with Image.open(mask) as image:
                     image.load()
-                wav, _ = client.predict("Everyone says the same thing.", "", api_name="/speak")
+                wav, _ = client.predict(*client_args(request_for("/speak")), api_name="/speak")
                 assert len(sf.read(wav)[0]) > 0
             except Exception as exc:
                 failures.append(f"client {number}: {type(exc).__name__}: {exc}")

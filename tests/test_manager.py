@@ -228,6 +228,74 @@ def test_shared_loader_shares_one_loaded_model(tmp_path: Path) -> None:
     assert len(calls) == 1
 
 
+def shared_manager(tmp_path: Path, budget: int | None = None) -> tuple[ModelManager, ModelRef]:
+    """Tasks a and b configured with one model and one loader (like similarity and search); c another model."""
+    shared, other = make_folder(tmp_path, "shared"), make_folder(tmp_path, "other")
+    manager = ModelManager(
+        loaders=dict.fromkeys(("a", "b", "c"), blob_loader([])),
+        selection=ModelSelection({"a": shared, "b": shared, "c": other}),
+        budget=budget,
+        device="cpu",
+        wait_seconds=0.3,
+    )
+    return manager, shared
+
+
+def test_two_tasks_on_one_model_load_it_once_and_count_it_once(tmp_path: Path) -> None:
+    manager, shared = shared_manager(tmp_path)
+    assert manager.model_key("a") == manager.model_key("b") != manager.model_key("c")
+    with manager.use("a"):
+        pass
+    with manager.use("b"):
+        pass
+    assert list(manager.load_counts.values()) == [1]
+    (row,) = manager.snapshot()
+    assert row["model"] == str(shared) and row["tasks"] == ["a", "b"] and row["bytes"] == 100
+    assert manager.used_bytes() == 100  # 25 float32s, once
+    assert manager.state_of("a") == manager.state_of("b") == row
+
+
+def test_a_task_configured_with_a_loaded_model_is_one_of_its_users(tmp_path: Path) -> None:
+    manager, _ = shared_manager(tmp_path)
+    with manager.use("a"):
+        pass
+    assert manager.snapshot()[0]["tasks"] == ["a", "b"]  # b has not run yet, but would use this copy
+
+
+def test_a_shared_copy_is_evicted_only_when_neither_task_uses_it(tmp_path: Path) -> None:
+    manager, _ = shared_manager(tmp_path, budget=150)  # room for one 100-byte model
+    for holder in ("a", "b"):
+        refused = pytest.raises(MemoryBudgetError, match="in use by shared")
+        with manager.use(holder), refused, manager.use("c"):
+            pass
+        assert manager.state_of("a")["state"] == "loaded"
+    with manager.use("a"), manager.use("b"):  # both at once: still one copy, counted once
+        assert manager.used_bytes() == 100 and manager.snapshot()[0]["in_use"] == 2
+    with manager.use("c"):  # neither uses it now: evicted for c
+        pass
+    assert manager.state_of("a") is None and manager.evictions() == 1
+    assert [row["tasks"] for row in manager.snapshot()] == [["c"]]
+
+
+def test_other_dtypes_and_loaders_keep_copies_of_their_own(tmp_path: Path) -> None:
+    calls: list[str] = []
+    ref = make_folder(tmp_path, "m")
+    other_loader = blob_loader(calls)
+    other_loader.__qualname__ = "another_loader"  # a different kind of loader for the same model
+    manager = ModelManager(
+        loaders={"a": blob_loader(calls), "b": blob_loader(calls), "c": other_loader},
+        selection=ModelSelection({"a": ref, "b": ref.with_dtype("bfloat16"), "c": ref}),
+        budget=None,
+        device="cpu",
+    )
+    for task in ("a", "b", "c"):
+        with manager.use(task):
+            pass
+    assert len(calls) == 3 and len(manager.snapshot()) == 3
+    assert sorted(row["dtype"] for row in manager.snapshot()) == ["bfloat16", "float32", "float32"]
+    assert [row["tasks"] for row in manager.snapshot()] == [["a"], ["b"], ["c"]]
+
+
 @pytest.mark.parametrize("offline", [True, False])
 def test_uncached_model_without_hub_fails_fast_with_advice(offline: bool) -> None:
     # HF_HUB_OFFLINE=1 in tests: with offline=False the Hub call itself is refused, as when unreachable.

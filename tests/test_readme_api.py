@@ -1,19 +1,27 @@
 """The README's API section is executable: every example runs against the tiny-model app.
 
 A renamed endpoint, a changed parameter or a changed return shape breaks one of these tests, so
-the docs cannot drift from the app. Also: `/status` and `client.view_api()` agree with the registry.
+the docs cannot drift from the app; every call an example makes passes the parameters of its endpoint's
+reference request (the registry's), positional ones in the same order. Also: `/status` and
+`client.view_api()` agree with the registry.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import re
+import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from reference_requests import request_for
 
 from apps import TASKS
+from apps.core.spec import Asset
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -56,15 +64,112 @@ def test_every_public_endpoint_has_a_runnable_example() -> None:
         assert DOCUMENTED_URL in code, f"the {heading} example does not connect to {DOCUMENTED_URL}"
 
 
+@dataclass
+class Call:
+    """One `client.predict` / `client.submit` an example made."""
+
+    api_name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+def record_calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
+    """Record every `predict` and `submit` of gradio_client's Client (and still send them)."""
+    from gradio_client import Client
+
+    calls: list[Call] = []
+    inside = threading.local()  # `predict` calls `submit` itself: record only the example's own call
+    for method in ("predict", "submit"):
+        original = getattr(Client, method)
+
+        def recording(self: Any, *args: Any, api_name: str, _original: Any = original, **kwargs: Any) -> Any:
+            if getattr(inside, "call", False):
+                return _original(self, *args, api_name=api_name, **kwargs)
+            calls.append(Call(api_name, args, kwargs))
+            inside.call = True
+            try:
+                return _original(self, *args, api_name=api_name, **kwargs)
+            finally:
+                inside.call = False
+
+        monkeypatch.setattr(Client, method, recording)
+    return calls
+
+
+def is_file_handle(value: Any) -> bool:
+    """What `handle_file(...)` gives: a file for gradio_client to upload (lists of them item by item)."""
+    if isinstance(value, list):
+        return all(is_file_handle(item) for item in value)
+    return isinstance(value, dict) and value.get("meta", {}).get("_type") == "gradio.FileData"
+
+
+def check_like_the_reference(call: Call) -> None:
+    """The example passes every parameter of the endpoint's reference request: positional ones in the request's
+    order, the rest by name; each of the kind the request sends (a file, text, a number…)."""
+    request = request_for(call.api_name)
+    names = list(request.inputs)
+    assert len(call.args) <= len(names), f"{call.api_name}: {len(call.args)} arguments for {len(names)} parameters"
+    sent = dict(zip(names, call.args, strict=False))
+    unknown = set(call.kwargs) - set(names)
+    assert not unknown, f"{call.api_name} has no parameter {sorted(unknown)} (its parameters: {names})"
+    twice = set(call.kwargs) & set(sent)
+    assert not twice, f"{call.api_name}: {sorted(twice)} given by position and by name"
+    sent.update(call.kwargs)
+    assert set(sent) == set(names), f"{call.api_name}: the example leaves out {sorted(set(names) - set(sent))}"
+    for name, value in request.inputs.items():
+        expected, given = kind(value), kind(sent[name])
+        fits = expected == given or "none" in (expected, given) or {expected, given} == {"list", "files"}
+        assert fits, f"{call.api_name}: `{name}` should be {expected} (as in its reference request), not {given}"
+
+
+def kind(value: Any) -> str:
+    """What sort of value a parameter gets: a file, files, text, a number, a truth value, a list, none."""
+    if isinstance(value, Asset) or (is_file_handle(value) and not isinstance(value, list)):
+        return "file"
+    if isinstance(value, list):
+        return "files" if value and all(kind(item) == "file" for item in value) else "list"
+    if isinstance(value, bool):
+        return "a truth value"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return "none" if value is None else type(value).__name__
+
+
+def test_readme_comments_name_the_parameters() -> None:
+    """A comment `# name: …` after a positional argument names the parameter at that position."""
+    for heading, code in EXAMPLES.items():
+        source = code.splitlines()
+        for node in ast.walk(ast.parse(code)):
+            api_name = next((k.value for k in getattr(node, "keywords", ()) if k.arg == "api_name"), None)
+            if not isinstance(node, ast.Call) or not isinstance(api_name, ast.Constant):
+                continue
+            names = list(request_for(api_name.value).inputs)
+            for position, argument in enumerate(node.args):
+                comment = source[argument.end_lineno - 1].partition("#")[2]
+                named = re.match(r"\s*([a-z_]+):", comment)
+                if named and position < len(names):
+                    assert named.group(1) == names[position], (
+                        f"{heading}: argument {position + 1} of {api_name.value} is `{names[position]}`, "
+                        f"its comment says `{named.group(1)}`"
+                    )
+
+
 @pytest.mark.parametrize("heading", sorted(EXAMPLES))
 def test_readme_example_runs(heading: str, tiny_app, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the example as a user would paste it, against the tiny-model app, from the repository root."""
+    """Run the example as a user would paste it, against the tiny-model app, from the repository root; each
+    call passes the parameters of the endpoint's reference request (the registry's), in its order."""
     code = EXAMPLES[heading].replace(DOCUMENTED_URL, tiny_app[0])
     monkeypatch.chdir(ROOT)  # examples name their files as assets/…
+    calls = record_calls(monkeypatch)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(code, f"README.md API example {heading}", "exec"), {"__name__": "__readme__"})
     assert printed.getvalue().strip(), f"the {heading} example printed nothing"
+    assert calls, f"the {heading} example calls no endpoint"
+    for call in calls:
+        check_like_the_reference(call)
 
 
 def test_status_lists_every_task_with_a_model(client) -> None:

@@ -7,14 +7,16 @@ import re
 import subprocess
 import sys
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 from huggingface_hub.utils import validate_repo_id
+from reference_requests import ANSWERS, reference_requests, request_problems
 from tiny_models import load_builders
 
 from apps import SPECS, TASKS
 from apps.core.settings import Settings
-from apps.core.spec import ASSETS
+from apps.core.spec import ASSETS, Asset, Request
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -75,3 +77,50 @@ def test_importing_the_app_loads_no_model_and_no_torch() -> None:
     code = "import sys, app; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_endpoint_has_one_reference_request() -> None:
+    assert request_problems() == []
+    assert set(reference_requests()) == {name for spec in TASKS for name in spec.api_names}
+    assert set(ANSWERS) == set(reference_requests()), "add the endpoint's answer check to reference_requests.ANSWERS"
+
+
+def test_an_endpoint_without_a_reference_request_is_reported() -> None:
+    finder = SPECS["finder"]
+    only_one = replace(finder, requests=finder.requests[:1])
+    assert request_problems([only_one]) == [
+        "finder: /estimate_memory has no reference request (add a Request to `requests=`)"
+    ]
+    stray = replace(SPECS["similarity"], requests=(*SPECS["similarity"].requests, Request("/nowhere", {})))
+    assert request_problems([stray]) == [
+        "similarity: a reference request for /nowhere, which is not one of its api_names"
+    ]
+
+
+def test_reference_requests_send_example_files_that_exist() -> None:
+    for request in reference_requests().values():
+        for name, value in request.inputs.items():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, Asset):
+                    assert item.path.is_file(), f"{request.api_name}: `{name}` names a missing asset {item.name}"
+
+
+def test_reference_requests_name_every_parameter_in_order(client) -> None:
+    """Positional callers (the bench, the load test, JS clients' arrays) can rely on the requests' order."""
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for api_name, request in reference_requests().items():
+        names = [parameter["parameter_name"] for parameter in api[api_name]["parameters"]]
+        assert list(request.inputs) == names, f"{api_name}: the reference request must name {names}, in this order"
+
+
+def test_task_functions_take_the_public_parameter_names(client) -> None:
+    """A task function named in the registry takes its endpoint's parameters by their public names."""
+    import inspect
+
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for spec in TASKS:
+        if spec.run is None or not spec.requests:
+            continue
+        parameters = list(inspect.signature(spec.run).parameters)
+        names = [parameter["parameter_name"] for parameter in api[spec.requests[0].api_name]["parameters"]]
+        assert parameters[0] == "ctx" and parameters[1 : 1 + len(names)] == names, f"{spec.key}: {parameters}"

@@ -16,6 +16,7 @@ from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
 from apps.core.spec import TaskContext
 from apps.shared.cache import LRUCache
+from apps.shared.embeddings import load_sentence_transformer
 from apps.tasks.search import (
     CORPUS_CACHE,
     RESULT_COLUMNS,
@@ -28,7 +29,7 @@ from apps.tasks.search import (
     top_passages,
     validate_query,
 )
-from apps.tasks.similarity import load_sentence_transformer, similarity
+from apps.tasks.similarity import similarity
 from apps.ui.context import TabContext
 
 CORPUS = "A cat sleeps on the sofa.\nThe stock market closed higher.\nIt will rain this weekend."

@@ -14,11 +14,11 @@ from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
 from apps.core.spec import TaskContext
+from apps.shared.embeddings import load_sentence_transformer
 from apps.tasks.similarity import (
     MAX_SENTENCES,
     SimilarityMatrix,
     cosine_matrix,
-    load_sentence_transformer,
     most_similar_pair,
     parse_sentences,
     similarity,

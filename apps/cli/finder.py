@@ -1,7 +1,7 @@
 """`python app.py find …` and `python app.py estimate MODEL`: the model finder's tables in a terminal.
 
 `app.py` registers these as subcommands; each pair here is (add its arguments, run it). They print
-the same tables as the Model finder tab, from the same functions.
+the same tables as the Model finder tab, from the same task functions (`apps/finder/task.py`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from apps.core.errors import ShowcaseError
-from apps.core.settings import Settings
-from apps.core.spec import TaskSpec
+from apps.core.manager import ModelManager
+from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import TaskContext, TaskSpec, default_models
 
 FIND_HELP = "search the Hub for models by task, ranking and memory (the Model finder tab)"
 ESTIMATE_HELP = "estimate a model's memory from its weight headers, without downloading it"
@@ -48,21 +49,25 @@ def add_find_arguments(parser: argparse.ArgumentParser) -> None:
     _add_offline(parser)
 
 
+def finder_context(settings: Settings, specs: Mapping[str, TaskSpec]) -> TaskContext:
+    """The Model finder's task context for a command: these settings, the registry, and no model loaded."""
+    manager = ModelManager(
+        loaders={},
+        selection=ModelSelection(default_models(specs)),
+        budget=None,
+        device=settings.device,
+        offline=settings.is_offline,
+    )
+    return TaskContext(specs["finder"], settings, manager, specs)
+
+
 def find_command(args: argparse.Namespace, settings: Settings, specs: Mapping[str, TaskSpec]) -> int:
     """Print the search summary and the results table; exit status 0, or 1 with a message."""
-    from apps.finder.hub import (
-        RESULT_COLUMNS,
-        estimate_device,
-        free_memory,
-        parse_query,
-        result_rows,
-        search,
-        search_summary,
-    )
+    from apps.finder.task import find_models
 
     try:
-        query = parse_query(
-            specs,
+        found = find_models(
+            finder_context(settings, specs),
             args.task,
             args.search,
             args.sort,
@@ -72,15 +77,12 @@ def find_command(args: argparse.Namespace, settings: Settings, specs: Mapping[st
             args.library,
             args.limit,
         )
-        result = search(query, offline=settings.is_offline)
     except ShowcaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    free, what = free_memory(estimate_device(settings.device))
-    print(_wrap(search_summary(result, free, what)))
+    print(_wrap(found.summary))
     print()
-    rows = result_rows(result.found, query.precision, free)
-    print(text_table(RESULT_COLUMNS, rows) if rows else "(no models)")
+    print(text_table(found.columns, found.rows) if found.rows else "(no models)")
     return 0
 
 
@@ -95,16 +97,18 @@ def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def estimate_command(args: argparse.Namespace, settings: Settings, specs: Mapping[str, TaskSpec]) -> int:
     """Print the parameter count and the memory table with its formulas; exit status 0, or 1."""
-    from apps.finder.estimate import ESTIMATE_COLUMNS, FORMULAS, estimate, estimate_rows, estimate_summary
+    from apps.finder.estimate import FORMULAS
+    from apps.finder.task import estimate_memory
 
     try:
-        result = estimate(args.estimate_model, local_roots=None, offline=settings.is_offline)
+        # The machine's owner runs commands: any local folder may be read, not only the allowed ones.
+        result = estimate_memory(finder_context(settings, specs), args.estimate_model, any_local_folder=True)
     except ShowcaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(_wrap(estimate_summary(result)))
+    print(_wrap(result.summary))
     print()
-    print(text_table(ESTIMATE_COLUMNS, estimate_rows(result.count)))
+    print(text_table(result.columns, result.rows))
     print()
     print(_wrap(FORMULAS))
     return 0

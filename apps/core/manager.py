@@ -65,8 +65,10 @@ class State(StrEnum):
 
 @dataclass
 class Entry:
+    """One loaded copy of a model, under its key (loader, model, revision, GGUF file, device, dtype)."""
+
     key: tuple[str, ...]
-    task: str
+    task: str  # the task that loaded it
     ref: ModelRef
     device: str
     dtype: str
@@ -77,6 +79,8 @@ class Entry:
     last_used: float = field(default_factory=time.monotonic)
     error: str = ""
     loaded_in: float = 0.0
+    # Every task that has used this copy, in order of first use: tasks whose loader and model agree share it.
+    tasks: dict[str, None] = field(default_factory=dict)
 
 
 class EvictionPolicy(Protocol):
@@ -179,16 +183,24 @@ class ModelManager:
             return self._used()
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """One dict per known model: task, model, state, size, device, dtype, refs, error."""
+        """One dict per known model (a copy shared by several tasks is one): task (the one that loaded it),
+        tasks (all that used it), model, state, bytes, device, dtype, in_use, load_seconds, error."""
         with self._cond:
-            return [_row(entry) for entry in self._entries.values()]
+            return [_row(entry, self._users(entry)) for entry in self._entries.values()]
 
     def state_of(self, task: str, ref: ModelRef | None = None) -> dict[str, Any] | None:
         """The snapshot row of the task's model, or None if it was never requested."""
         key = self._key(task, ref or self.selection.get(task))
         with self._cond:
             entry = self._entries.get(key)
-            return None if entry is None else _row(entry)
+            return None if entry is None else _row(entry, self._users(entry))
+
+    def model_key(self, task: str, ref: ModelRef | None = None) -> tuple[str, ...]:
+        """The key the task's model (its configured one unless `ref` is given) is loaded under.
+
+        Tasks whose keys are equal share one loaded copy: (loader, model, revision, GGUF file, device, dtype).
+        """
+        return self._key(task, ref or self.selection.get(task))
 
     def evictions(self) -> int:
         return sum(1 for event in self.events if event["action"] == "evict")
@@ -203,16 +215,31 @@ class ModelManager:
         dtype = resolve_dtype(ref.dtype or self.dtype, self.device)
         return (loader_id, ref.source, ref.revision or "", ref.gguf_file or "", self.device, dtype)
 
+    def _users(self, entry: Entry) -> list[str]:
+        """The tasks of one loaded copy: those that used it, then those configured with it (same key)."""
+        users = list(entry.tasks)
+        for task in self.loaders:
+            if task not in entry.tasks and self._configured_key(task) == entry.key:
+                users.append(task)
+        return users
+
+    def _configured_key(self, task: str) -> tuple[str, ...] | None:
+        try:
+            return self._key(task, self.selection.get(task))
+        except InputError:  # a loader without a configured model (tests build such managers)
+            return None
+
     def _acquire(self, task: str, ref: ModelRef, progress: ProgressFn | None) -> Entry:
         key = self._key(task, ref)
         with self._cond:
             while True:
                 entry = self._entries.get(key)
                 if entry is None or entry.state is State.FAILED:
-                    entry = Entry(key, task, ref, device=key[4], dtype=key[5], refs=1)
+                    entry = Entry(key, task, ref, device=key[4], dtype=key[5], refs=1, tasks={task: None})
                     self._entries[key] = entry
                     break  # this thread loads it
                 entry.refs += 1
+                entry.tasks.setdefault(task)
                 if entry.state is State.LOADED:
                     entry.last_used = time.monotonic()
                     return entry
@@ -385,9 +412,10 @@ class ModelManager:
         log.info("%s %s: %s", action, entry.ref, detail)
 
 
-def _row(entry: Entry) -> dict[str, Any]:
+def _row(entry: Entry, users: list[str]) -> dict[str, Any]:
     return {
         "task": entry.task,
+        "tasks": users,
         "model": str(entry.ref),
         "state": entry.state.value,
         "bytes": entry.size if entry.state is State.LOADED else 0,

@@ -1,1 +1,1 @@
-"""The model finder: Hub search (`hub`), memory estimates (`estimate`) and its tab (`tab`)."""
+"""The model finder: its task functions (`task`), Hub search (`hub`), memory estimates (`estimate`), its tab (`tab`)."""

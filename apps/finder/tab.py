@@ -1,14 +1,13 @@
 """Model finder tab: search the Hub by task, ranking and memory; estimate a model's memory; use a
 found model in the tab that runs its task.
 
-The Hub work lives in `apps/finder/hub.py` and `apps/finder/estimate.py` (shared with the `find` and
-`estimate` commands); this module validates the tab's input, lays out the tab and wires its events.
+The task functions (`find_models`, `estimate_memory`) live in `apps/finder/task.py`, shared with the `find`
+and `estimate` commands; this module turns their results into tables, lays out the tab and wires its events.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,7 +15,7 @@ import pandas as pd
 
 from apps.core.errors import InputError
 from apps.core.spec import TaskSpec
-from apps.finder.estimate import ESTIMATE_COLUMNS, FORMULAS, estimate, estimate_rows, estimate_summary
+from apps.finder.estimate import ESTIMATE_COLUMNS, FORMULAS
 from apps.finder.hub import (
     MAX_RESULTS,
     PRECISIONS,
@@ -24,14 +23,10 @@ from apps.finder.hub import (
     SORTS,
     TABLE_PRECISIONS,
     app_tags,
-    free_memory,
     hub_endpoint,
-    parse_query,
-    result_rows,
-    search,
-    search_summary,
     tasks_for,
 )
+from apps.finder.task import FoundModels, MemoryEstimate, estimate_memory, find_models
 from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -58,46 +53,22 @@ RESULT_WIDTHS = {
 }
 
 
-def find_models(
-    ctx: TabContext,
-    task: str | None,
-    text: str | None = "",
-    sort: str | None = "downloads",
-    max_memory: str | float | None = "",
-    precision: str | None = "float16",
-    licence: str | None = "any",
-    library: str | None = "transformers",
-    limit: float | None = 20,
-    progress: Any = None,
-) -> tuple[pd.DataFrame, str]:
-    """Results table (one row per model) and a summary saying where they came from and what fits here."""
-    query = parse_query(ctx.specs, task, text, sort, max_memory, precision, licence, library, limit)
-    if progress is not None:
-        progress(None, desc="Asking the Hub…")
-    result = search(query, offline=ctx.settings.is_offline)
-    free, what = free_memory(ctx.manager.device)
-    frame = pd.DataFrame(result_rows(result.found, query.precision, free), columns=RESULT_COLUMNS)
+def results_frame(found: FoundModels) -> pd.DataFrame:
+    """The results table, model ids as links to their Hub pages."""
+    frame = pd.DataFrame(found.rows, columns=list(found.columns))
     endpoint = hub_endpoint()
     frame["model"] = [f"[{model}]({endpoint}/{model})" for model in frame["model"]]
-    return frame, search_summary(result, free, what)
+    return frame
 
 
-def estimate_memory(ctx: TabContext, model: str | None, progress: Any = None) -> tuple[pd.DataFrame, str]:
-    """Memory table (one row per dtype) and the parameter count, its source and the formulas."""
-    if not isinstance(model, str) or not model.strip():
-        raise InputError("Enter a Hub model id (org/name) or a local model folder to estimate.")
-    if progress is not None:
-        progress(None, desc="Reading weight headers…")
-    # Visitors may read local folders under SHOWCASE_LOCAL_MODEL_DIRS and those of configured models.
-    selection = ctx.manager.selection
-    configured = tuple(Path(ref.source) for ref in map(selection.get, selection.tasks()) if ref.is_local)
-    result = estimate(
-        model,
-        local_roots=(*ctx.settings.local_model_dirs, *configured),
-        offline=ctx.settings.is_offline,
-    )
-    frame = pd.DataFrame(estimate_rows(result.count), columns=ESTIMATE_COLUMNS)
-    return frame, f"{estimate_summary(result)}\n\n{FORMULAS}"
+def estimate_frame(result: MemoryEstimate) -> pd.DataFrame:
+    """The memory table, one row per dtype."""
+    return pd.DataFrame(result.rows, columns=list(result.columns))
+
+
+def estimate_markdown(result: MemoryEstimate) -> str:
+    """The parameter count, its source and the formulas the table uses."""
+    return f"{result.summary}\n\n{FORMULAS}"
 
 
 def use_in_tab(ctx: TabContext, model: str | None, task: str | None) -> str:
@@ -217,14 +188,16 @@ def build_tab(ctx: TabContext) -> None:
         limit: float,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[pd.DataFrame, str]:
-        return find_models(ctx, task, query, sort, max_memory, precision, licence, library, limit, progress)
+        found = find_models(ctx, task, query, sort, max_memory, precision, licence, library, limit, progress)
+        return results_frame(found), found.summary
 
     @user_errors(ctx.spec.title)
     def run_estimate(
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[pd.DataFrame, str]:
-        return estimate_memory(ctx, model, progress)
+        result = estimate_memory(ctx, model, progress)
+        return estimate_frame(result), estimate_markdown(result)
 
     @user_errors(ctx.spec.title)
     def run_use(model_text: str, task_key: str) -> str:

@@ -1,8 +1,8 @@
 """Semantic search: a corpus of passages and a query → the top-k passages closest in meaning, with scores.
 
 The corpus is embedded once per model and content (cached by hash, bounded LRU), so asking several
-questions of the same corpus embeds only the queries. The loader is the similarity tab's: when both
-tabs use the same model, it is loaded once.
+questions of the same corpus embeds only the queries. The loader is shared with sentence similarity
+(`apps/shared/embeddings.py`): when both tabs use the same model, it is loaded once.
 """
 
 from __future__ import annotations

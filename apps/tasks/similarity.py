@@ -12,7 +12,7 @@ import pandas as pd
 
 from apps.core.errors import InputError
 from apps.core.inputs import require_text
-from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.manager import ProgressFn
 from apps.core.spec import TaskContext
 from apps.shared.batching import MAX_BATCH, Batcher
 from apps.ui.context import TabContext
@@ -20,19 +20,6 @@ from apps.ui.errors import user_errors
 from apps.ui.model import model_header, model_picker
 
 MAX_SENTENCES = 200
-
-
-def load_sentence_transformer(request: LoadRequest) -> Any:
-    """A sentence-transformers model from a local folder (plain transformers folders get mean pooling)."""
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(
-        str(request.path),
-        device=request.device,
-        trust_remote_code=request.trust_remote_code,
-        local_files_only=True,
-        model_kwargs={"dtype": request.dtype},
-    )
 
 
 TOO_FEW = "Enter at least two sentences, one per line, to compare them."

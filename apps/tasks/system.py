@@ -1,14 +1,16 @@
-"""System tab: per task, its configured model, state and memory; the process and its budget."""
+"""System: per task, its configured model, state and memory (a model two tasks share counted once); the process."""
 
 from __future__ import annotations
 
 import os
 import platform
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
+from apps.core.spec import TaskContext
 from apps.core.weights import format_bytes
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -20,60 +22,108 @@ def process_rss() -> int:
     return psutil.Process(os.getpid()).memory_info().rss
 
 
-def status(ctx: TabContext) -> dict[str, Any]:
-    """Every task's configured model and its state, plus process memory and the budget."""
+@dataclass(frozen=True)
+class TaskStatus:
+    """One task with a model: what it is configured with, and the state of that model's loaded copy."""
+
+    title: str
+    model: str
+    origin: str  # where the configured model comes from (registry default, models file, …)
+    state: str  # loading, loaded, failed, or "not loaded"
+    # The loaded copy's bytes, counted once: tasks that share one copy (shared_with) show them on the first of
+    # them in registry order and 0 on the others, so the tasks' bytes add up to the models' memory.
+    bytes: int
+    device: str
+    dtype: str
+    in_use: int  # requests using the copy now (all the tasks that share it)
+    error: str
+    shared_with: list[str]  # the other tasks configured with the same model and loader: one copy for all
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    """The server process: its memory, the models' memory and budget, and how models are loaded."""
+
+    rss_bytes: int
+    models_bytes: int  # every loaded copy once
+    budget_bytes: int | None  # None: no limit
+    device: str
+    offline: bool
+    trust_remote_code: bool
+    python: str
+
+
+@dataclass(frozen=True)
+class Status:
+    """What /status answers: every task with a model, the loaded copies, the process, the latest events."""
+
+    tasks: dict[str, TaskStatus]
+    loaded: list[dict[str, Any]]  # one row per loaded copy (the manager's snapshot), with every task using it
+    process: ProcessStatus
+    events: list[dict[str, Any]]  # the manager's last 20 loads, evictions, unloads and failures
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON the /status endpoint returns."""
+        return asdict(self)
+
+
+def status(ctx: TaskContext) -> Status:
+    """Every task's configured model and its state (a shared copy's bytes counted once), and the process."""
     manager = ctx.manager
-    tasks: dict[str, Any] = {}
-    for key, spec in ctx.specs.items():
-        if spec.load is None:
-            continue
+    with_models = [key for key, spec in ctx.specs.items() if spec.load is not None]
+    copies: dict[tuple[str, ...], list[str]] = {}  # model key → the tasks configured with it, in registry order
+    for key in with_models:
+        copies.setdefault(manager.model_key(key), []).append(key)
+    tasks: dict[str, TaskStatus] = {}
+    for key in with_models:
+        spec = ctx.specs[key]
         ref = manager.selection.get(key)
+        sharing = copies[manager.model_key(key, ref)]
         row = manager.state_of(key, ref) or {}
-        tasks[key] = {
-            "title": spec.title,
-            "model": str(ref),
-            "origin": manager.selection.origin(key),
-            "state": row.get("state", "not loaded"),
-            "bytes": row.get("bytes", 0),
-            "device": row.get("device", ""),
-            "dtype": row.get("dtype", ""),
-            "in_use": row.get("in_use", 0),
-            "error": row.get("error", ""),
-        }
-    budget = manager.budget
-    return {
-        "tasks": tasks,
-        "loaded": manager.snapshot(),
-        "process": {
-            "rss_bytes": process_rss(),
-            "models_bytes": manager.used_bytes(),
-            "budget_bytes": budget,
-            "device": manager.device,
-            "offline": manager.offline,
-            "trust_remote_code": manager.trust_remote_code,
-            "python": platform.python_version(),
-        },
-        "events": list(manager.events)[-20:],
-    }
+        tasks[key] = TaskStatus(
+            title=spec.title,
+            model=str(ref),
+            origin=manager.selection.origin(key),
+            state=row.get("state", "not loaded"),
+            bytes=row.get("bytes", 0) if sharing[0] == key else 0,
+            device=row.get("device", ""),
+            dtype=row.get("dtype", ""),
+            in_use=row.get("in_use", 0),
+            error=row.get("error", ""),
+            shared_with=[other for other in sharing if other != key],
+        )
+    process = ProcessStatus(
+        rss_bytes=process_rss(),
+        models_bytes=manager.used_bytes(),
+        budget_bytes=manager.budget,
+        device=manager.device,
+        offline=manager.offline,
+        trust_remote_code=manager.trust_remote_code,
+        python=platform.python_version(),
+    )
+    return Status(tasks, manager.snapshot(), process, list(manager.events)[-20:])
+
+
+STATUS_COLUMNS = ["task", "model", "set by", "state", "memory", "device", "error"]
 
 
 def status_table(data: dict[str, Any]) -> pd.DataFrame:
-    rows = [
-        {
-            "task": info["title"],  # the tab's name; /status keeps the task keys
-            "model": info["model"],
-            "set by": info["origin"],
-            "state": info["state"],
-            "memory": format_bytes(info["bytes"]) if info["bytes"] else "",
-            "device": info["device"],
-            "error": info["error"],
-        }
-        for key, info in data["tasks"].items()
-    ]
-    return pd.DataFrame(rows, columns=["task", "model", "set by", "state", "memory", "device", "error"])
+    """One row per task (by its tab's name); a copy shared by several tasks shows its memory once."""
+    titles = {key: info["title"] for key, info in data["tasks"].items()}
+    rows = []
+    for info in data["tasks"].values():
+        memory = format_bytes(info["bytes"]) if info["bytes"] else ""
+        if info["shared_with"]:
+            others = ", ".join(titles[other] for other in info["shared_with"])
+            memory = f"{memory}, shared with {others}" if memory else f"shared with {others}"
+        rows.append(
+            [info["title"], info["model"], info["origin"], info["state"], memory, info["device"], info["error"]]
+        )
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 
 def process_markdown(data: dict[str, Any]) -> str:
+    """The process line above the table: RSS, the models' memory (each copy once) and the budget."""
     process = data["process"]
     budget = process["budget_bytes"]
     budget_text = format_bytes(budget) if budget else "no limit"
@@ -126,16 +176,27 @@ def build_tab(ctx: TabContext) -> None:
         if not key:
             return "Choose a task first."
         done = ctx.manager.unload(key)
-        return f"Unloaded the model of **{ctx.specs[key].title}**." if done else "That model was not loaded."
+        if not done:
+            return "That model was not loaded."
+        shared = [
+            spec.title
+            for other, spec in ctx.specs.items()
+            if other != key and spec.load is not None and ctx.manager.model_key(other) == ctx.manager.model_key(key)
+        ]
+        also = f", the copy {' and '.join(shared)} used too" if shared else ""
+        return f"Unloaded the model of **{ctx.specs[key].title}**{also}."
 
     def do_unload_all() -> str:
         return f"Unloaded {ctx.manager.unload_all()} idle model(s)."
 
-    refreshed = refresh.click(lambda: status(ctx), None, raw, api_name="status")
+    def current() -> dict[str, Any]:
+        return status(ctx).as_dict()
+
+    refreshed = refresh.click(current, None, raw, api_name="status")
     refreshed.then(render, raw, [table, summary], api_visibility="private")
     for button, fn, inputs in ((load, do_load, [task]), (unload, do_unload, [task]), (unload_all, do_unload_all, [])):
         button.click(fn, inputs, message, api_visibility="private").then(
-            lambda: status(ctx), None, raw, api_visibility="private"
+            current, None, raw, api_visibility="private"
         ).then(render, raw, [table, summary], api_visibility="private")
-    ctx.on_page_load(lambda: status(ctx), [raw])
-    ctx.on_page_load(lambda: render(status(ctx)), [table, summary])
+    ctx.on_page_load(current, [raw])
+    ctx.on_page_load(lambda: render(current()), [table, summary])
