@@ -156,6 +156,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ModelCard("kakao-enterprise/vits-ljs", "36.3M", "145 MB", "MIT", note="English; needs espeak-ng"),
             *(card for language, card in VOICES.items() if language != "English"),
         ),
+        run=tts.synthesize,
     ),
     TaskSpec(
         key="audio_classification",
