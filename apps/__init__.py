@@ -237,6 +237,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ModelCard("kakao-enterprise/vits-ljs", "36.3M", "145 MB", "MIT", note="English; needs espeak-ng"),
             *(card for language, card in VOICES.items() if language != "English"),
         ),
+        run=tts.synthesize,
     ),
     TaskSpec(
         key="audio_classification",
@@ -281,7 +282,7 @@ TASKS: tuple[TaskSpec, ...] = (
         title="Image narration",
         group="Vision",
         description="What is in this picture? Objects are detected and boxed, then named in one sentence, "
-        "read aloud by the text-to-speech tab's voice.",
+        "read aloud by the text-to-speech task's voice.",
         api_names=("/narrate",),
         requests=(
             Request("/narrate", {"image": Asset("mm-apple.png"), "threshold": 0.5, "speak": False, "model": ""}),
@@ -289,6 +290,9 @@ TASKS: tuple[TaskSpec, ...] = (
         build=narration.build_tab,
         uses=("tts",),
         load=narration.load_detector,
+        run=narration.narrate,  # speaks through ctx.run_task("tts")
+        takes=(Kind.IMAGE,),
+        gives=Kind.TEXT,  # the sentence (also: the boxed image, the detections, its speech)
         pipeline_tag="object-detection",
         default=ModelCard("hustvl/yolos-tiny", "6.5M", "26 MB", "Apache-2.0", note="80 COCO object kinds"),
         alternatives=(
@@ -319,6 +323,9 @@ TASKS: tuple[TaskSpec, ...] = (
         ),
         build=segmentation.build_tab,
         load=segmentation.load_segmenter,
+        run=segmentation.segment,
+        takes=(Kind.IMAGE, Kind.TABLE),  # the image, its points [x, y, label]
+        gives=Kind.IMAGE,  # the mask (also: every candidate's score)
         pipeline_tag="mask-generation",
         default=ModelCard("Zigeng/SlimSAM-uniform-77", "9.7M", "38.9 MB", "Apache-2.0", note="SAM pruned to 1.4 %"),
         alternatives=(ModelCard("facebook/sam-vit-base", "93.7M", "375 MB", "Apache-2.0", note="the original SAM"),),
@@ -334,6 +341,9 @@ TASKS: tuple[TaskSpec, ...] = (
         requests=(Request("/depth", {"image": Asset("mm-apple.png"), "model": ""}),),
         build=depth.build_tab,
         load=depth.load_depth_estimator,
+        run=depth.estimate_depth,
+        takes=(Kind.IMAGE,),
+        gives=Kind.IMAGE,  # the colour-mapped depth map (also: the 16-bit map and its range)
         pipeline_tag="depth-estimation",
         default=ModelCard("depth-anything/Depth-Anything-V2-Small-hf", "24.8M", "99.2 MB", "Apache-2.0"),
         alternatives=(ModelCard("Intel/dpt-hybrid-midas", "123M", "490 MB", "Apache-2.0", note="DPT, MiDaS 3.0"),),
@@ -349,6 +359,9 @@ TASKS: tuple[TaskSpec, ...] = (
         requests=(Request("/answer", {"image": Asset("mm-apple.png"), "question": "what is it?", "model": ""}),),
         build=vqa.build_tab,
         load=vqa.load_vqa_pipeline,
+        run=vqa.answer,
+        takes=(Kind.IMAGE, Kind.TEXT),
+        gives=Kind.TEXT,
         pipeline_tag="visual-question-answering",
         default=ModelCard("Salesforce/blip-vqa-base", "385M", "1.54 GB", "BSD-3-Clause"),
         alternatives=(
@@ -360,7 +373,7 @@ TASKS: tuple[TaskSpec, ...] = (
                 note="picks one of 3,129 common answers, with its confidence",
             ),
         ),
-        examples=("mm-stop-sign.png", "mm-house.png", "mm-night-sky.png"),
+        examples=tuple(name for name, _ in vqa.EXAMPLES),
     ),
     TaskSpec(
         key="captioning",
@@ -371,10 +384,13 @@ TASKS: tuple[TaskSpec, ...] = (
         requests=(Request("/caption", {"image": Asset("mm-apple.png"), "prefix": "", "model": ""}),),
         build=captioning.build_tab,
         load=captioning.load_captioner,
+        run=captioning.caption,
+        takes=(Kind.IMAGE,),
+        gives=Kind.TEXT,
         pipeline_tag="image-text-to-text",
         default=ModelCard("Salesforce/blip-image-captioning-base", "247M", "990 MB", "BSD-3-Clause"),
         alternatives=(ModelCard("Salesforce/blip-image-captioning-large", "470M", "1.88 GB", "BSD-3-Clause"),),
-        examples=("mm-sunset.png", "mm-house.png", "mm-night-sky.png"),
+        examples=tuple(name for name, _ in captioning.EXAMPLES),
     ),
     TaskSpec(
         key="matching",
@@ -385,13 +401,16 @@ TASKS: tuple[TaskSpec, ...] = (
         requests=(Request("/match", {"image": Asset("mm-apple.png"), "texts": "an apple\na car", "model": ""}),),
         build=matching.build_tab,
         load=matching.load_matcher,
+        run=matching.match,
+        takes=(Kind.IMAGE, Kind.TEXT),
+        gives=Kind.TABLE,
         pipeline_tag="image-text-to-text",
         default=ModelCard("Salesforce/blip-itm-base-coco", "224M", "895 MB", "BSD-3-Clause"),
         alternatives=(
             ModelCard("Salesforce/blip-itm-large-coco", "446M", "1.78 GB", "BSD-3-Clause"),
             ModelCard("Salesforce/blip-itm-base-flickr", "224M", "895 MB", "BSD-3-Clause"),
         ),
-        examples=("mm-apple.png", "mm-night-sky.png"),
+        examples=tuple(name for name, _ in matching.EXAMPLES),
     ),
     TaskSpec(
         key="image_search",
@@ -407,10 +426,13 @@ TASKS: tuple[TaskSpec, ...] = (
         ),
         build=image_search.build_tab,
         load=clip.load_clip,  # shared with image_classification: one loaded model when both use the same
+        run=image_search.image_search,
+        takes=(Kind.TEXT, Kind.IMAGE),  # the query, the images to rank
+        gives=Kind.TABLE,
         pipeline_tag="zero-shot-image-classification",
         default=ModelCard("openai/clip-vit-base-patch32", "151M", "605 MB", "MIT"),
         alternatives=(ModelCard("openai/clip-vit-large-patch14", "428M", "1.71 GB", "MIT"),),
-        examples=("mm-stop-sign.png", "mm-sunset.png", "mm-house.png", "mm-night-sky.png", "mm-apple.png"),
+        examples=image_search.GALLERY_EXAMPLES,
     ),
     TaskSpec(
         key="image_classification",
@@ -425,10 +447,13 @@ TASKS: tuple[TaskSpec, ...] = (
         ),
         build=image_classification.build_tab,
         load=clip.load_clip,
+        run=image_classification.classify_image,
+        takes=(Kind.IMAGE, Kind.TEXT),  # the image, its candidate labels
+        gives=Kind.LABELS,
         pipeline_tag="zero-shot-image-classification",
         default=ModelCard("openai/clip-vit-base-patch32", "151M", "605 MB", "MIT"),
         alternatives=(ModelCard("openai/clip-vit-large-patch14", "428M", "1.71 GB", "MIT"),),
-        examples=("mm-apple.png", "mm-night-sky.png", "mm-stop-sign.png"),
+        examples=tuple(name for name, _, _ in image_classification.EXAMPLES),
     ),
     TaskSpec(
         key="finder",

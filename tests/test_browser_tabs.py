@@ -186,6 +186,8 @@ def image_search(app_page, panel) -> None:
     from playwright.sync_api import expect
 
     click_example(panel)
+    # The example fills the query in the page first; searching before that would send an empty query.
+    expect(panel.get_by_label("Search for")).not_to_have_value("")
     submit(panel, "Search")
     results = app_page.locator("#image-search-results img")
     expect(results).to_have_count(len(SPECS["image_search"].examples), timeout=WAIT)

@@ -1,4 +1,5 @@
-"""Image captioning: prefix handling, captions as sentences, the image-text-to-text pipeline, the API."""
+"""Image captioning: prefix handling, captions as sentences, the image-text-to-text pipeline, the task
+function's Caption, the API."""
 
 from __future__ import annotations
 
@@ -6,9 +7,21 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
+from task_contexts import client_inputs, endpoint_parameters, tiny_context, tiny_manager
 
+from apps import SPECS
 from apps.core.errors import InputError, ShowcaseError
-from apps.tasks.captioning import DEFAULT_PREFIX, GENERATION, MAX_PREFIX_CHARS, clean_prefix, compose_caption
+from apps.core.settings import Settings
+from apps.core.spec import Kind, TaskContext
+from apps.tasks.captioning import (
+    DEFAULT_PREFIX,
+    GENERATION,
+    MAX_PREFIX_CHARS,
+    Caption,
+    caption,
+    clean_prefix,
+    compose_caption,
+)
 
 SUNSET = "assets/mm-sunset.png"
 
@@ -56,6 +69,44 @@ def test_pipeline_prompt_is_removed_from_its_output(tiny_models_file: Path) -> N
     new = pipe(images=image, text=DEFAULT_PREFIX, return_full_text=False, generate_kwargs=GENERATION)[0]
     assert full == DEFAULT_PREFIX + new["generated_text"]
     assert new["generated_text"].strip()
+
+
+# -- the task function ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_settings: Settings) -> TaskContext:
+    return tiny_context("captioning", tiny_settings, tiny_manager(tiny_settings))
+
+
+def test_caption_returns_a_caption(ctx: TaskContext) -> None:
+    plain = caption(ctx, SUNSET)
+    assert isinstance(plain, Caption) and plain.text.strip() and plain.text[0].isupper()
+    assert not plain.text.lower().startswith(DEFAULT_PREFIX)
+    started = caption(ctx, SUNSET, prefix=" a drawing   of ")
+    assert started.text.startswith("A drawing of ") and len(started.text) > len("A drawing of ")
+
+
+def test_caption_bad_prefix_is_an_input_error(ctx: TaskContext) -> None:
+    with pytest.raises(InputError, match="characters long"):
+        caption(ctx, SUNSET, prefix="x" * (MAX_PREFIX_CHARS + 1))
+
+
+def test_registry_entry() -> None:
+    spec = SPECS["captioning"]
+    assert spec.run is caption and spec.takes == (Kind.IMAGE,) and spec.gives == Kind.TEXT
+    assert [request.api_name for request in spec.requests] == list(spec.api_names)
+
+
+def test_reference_request_names_every_parameter_and_runs(client: Client) -> None:
+    (request,) = SPECS["captioning"].requests
+    assert list(request.inputs) == endpoint_parameters(client, "/caption")
+    assert client.predict(**client_inputs(request), api_name="/caption").strip()
+
+
+def test_the_endpoint_gives_what_the_task_function_does(client: Client, ctx: TaskContext) -> None:
+    expected = caption(ctx, "assets/mm-house.png", "a drawing of").text
+    assert client.predict(handle_file("assets/mm-house.png"), "a drawing of", "", api_name="/caption") == expected
 
 
 def test_caption_through_the_api(client: Client) -> None:

@@ -1,4 +1,5 @@
-"""Depth estimation: colour map, scaling, the 16-bit PNG, DPT-hybrid without timm, the API."""
+"""Depth estimation: colour map, scaling, the 16-bit PNG, DPT-hybrid without timm, the task function's
+DepthMap, the API."""
 
 from __future__ import annotations
 
@@ -8,19 +9,27 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
+from task_contexts import client_inputs, endpoint_parameters, tiny_context, tiny_manager
 from tiny.vision import build_dpt_hybrid
 from vision_images import corrupt_file, write_variants
 
+from apps import SPECS
+from apps.core.errors import InputError
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
+from apps.core.settings import Settings
+from apps.core.spec import Kind, TaskContext
 from apps.tasks.depth import (
     INFERNO,
     KEEP_OUTPUTS,
     LUT,
+    DepthMap,
     colourise,
+    estimate_depth,
     file_stem,
     load_depth_estimator,
     output_folder,
+    save_depth_files,
     save_png16,
     to_png16,
     to_unit,
@@ -90,6 +99,46 @@ def test_dpt_hybrid_loads_without_timm(tmp_path: Path) -> None:
     assert tuple(predicted.shape[-2:]) == (60, 90)
 
 
+# -- the task function ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_settings: Settings) -> TaskContext:
+    return tiny_context("depth", tiny_settings, tiny_manager(tiny_settings))
+
+
+def test_estimate_depth_returns_a_depth_map_at_the_input_size(ctx: TaskContext) -> None:
+    result = estimate_depth(ctx, "assets/vision-street.png")
+    assert isinstance(result, DepthMap) and result.name == "vision-street"
+    assert result.image.size == result.depth16.size == (480, 320)
+    assert result.image.mode == "RGB" and result.depth16.mode == "I;16"
+    assert result.image.tobytes() == colourise(result.depth16).tobytes()
+    values = result.values()
+    assert values.shape == (320, 480) and result.depth_min < result.depth_max
+    assert values.min() == pytest.approx(result.depth_min) and values.max() == pytest.approx(result.depth_max)
+
+
+def test_depth_files_hold_the_depth_map(ctx: TaskContext) -> None:
+    result = estimate_depth(ctx, "assets/vision-coffee.jpg")
+    coloured, raw = save_depth_files(result)
+    assert Path(coloured).name == "vision-coffee-depth.png" and Path(raw).name == "vision-coffee-depth16.png"
+    assert Image.open(coloured).tobytes() == result.image.tobytes()
+    saved = Image.open(raw)
+    assert float(saved.text["depth_min"]) == result.depth_min and float(saved.text["depth_max"]) == result.depth_max
+    assert np.array_equal(np.asarray(saved), np.asarray(result.depth16))
+
+
+def test_estimate_depth_without_an_image_is_an_input_error(ctx: TaskContext) -> None:
+    with pytest.raises(InputError, match="No image"):
+        estimate_depth(ctx, None)
+
+
+def test_registry_entry() -> None:
+    spec = SPECS["depth"]
+    assert spec.run is estimate_depth and spec.takes == (Kind.IMAGE,) and spec.gives == Kind.IMAGE
+    assert [request.api_name for request in spec.requests] == list(spec.api_names)
+
+
 # -- through the API ------------------------------------------------------------------------------
 
 
@@ -113,6 +162,20 @@ def test_depth_through_the_api(client: Client) -> None:
     assert Path(raw).name == "vision-street-depth16.png" and Path(coloured).name == "vision-street-depth.png"
     colours = {tuple(c) for c in np.asarray(Image.open(coloured)).reshape(-1, 3)[::97]}
     assert len(colours) > 1  # a map, not a flat image (random weights still vary across the picture)
+
+
+def test_reference_request_names_every_parameter_and_runs(client: Client) -> None:
+    (request,) = SPECS["depth"].requests
+    assert list(request.inputs) == endpoint_parameters(client, "/depth")
+    coloured, raw = client.predict(**client_inputs(request), api_name="/depth")
+    check_outputs(coloured, raw, (480, 320))
+
+
+def test_the_endpoint_gives_what_the_task_function_does(client: Client, ctx: TaskContext) -> None:
+    result = estimate_depth(ctx, "assets/vision-cat.jpg")
+    coloured, raw = client.predict(handle_file("assets/vision-cat.jpg"), "", api_name="/depth")
+    assert np.array_equal(np.asarray(Image.open(raw)), np.asarray(result.depth16))
+    assert Image.open(coloured).convert("RGB").tobytes() == result.image.tobytes()
 
 
 @pytest.mark.parametrize("name", ["rgb", "rgba", "greyscale", "palette", "cmyk", "exif-rotated", "huge"])

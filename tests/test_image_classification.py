@@ -1,4 +1,5 @@
-"""Zero-shot image classification: labels and template validation, CLIP scores, the API."""
+"""Zero-shot image classification: labels and template validation, CLIP scores, the task function's
+ImageLabelScores, the API."""
 
 from __future__ import annotations
 
@@ -9,14 +10,20 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
+from task_contexts import client_inputs, endpoint_parameters, tiny_context, tiny_manager
 
+from apps import SPECS
 from apps.core.errors import InputError
 from apps.core.labels import MAX_LABELS
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
+from apps.core.settings import Settings
+from apps.core.spec import Kind, TaskContext
 from apps.shared.clip import ClipEncoder, load_clip
 from apps.tasks.image_classification import (
     DEFAULT_TEMPLATE,
+    ImageLabelScores,
+    classify_image,
     classify_images,
     clean_template,
     parse_labels,
@@ -87,6 +94,60 @@ def test_classify_images_is_a_batch_over_requests(encoder: ClipEncoder) -> None:
     assert [len(result) for result in batch] == [2, 3]
     for together, single in zip(batch, alone, strict=True):
         np.testing.assert_allclose(together, single, atol=1e-6)
+
+
+# -- the task function ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_settings: Settings) -> TaskContext:
+    return tiny_context("image_classification", tiny_settings, tiny_manager(tiny_settings))
+
+
+def test_classify_image_returns_scores_best_first(ctx: TaskContext, encoder: ClipEncoder) -> None:
+    result = classify_image(ctx, APPLE, "apple, car, house", "a drawing of a {}.")
+    assert isinstance(result, ImageLabelScores) and result.template == "a drawing of a {}."
+    assert set(result.labels) == {"apple", "car", "house"} and sum(result.scores.values()) == pytest.approx(1.0)
+    assert list(result.scores.values()) == sorted(result.scores.values(), reverse=True)
+    assert result.best == result.labels[0]
+    # The same probabilities as the forward pass on its own (the kit's tiny CLIP, loaded separately).
+    (expected,) = classify_images(
+        encoder, [Image.open(APPLE).convert("RGB")], [prompts_for(["apple", "car", "house"], "a drawing of a {}.")]
+    )
+    assert [result.scores[label] for label in ("apple", "car", "house")] == pytest.approx(list(expected), abs=1e-6)
+
+
+def test_classify_image_default_template(ctx: TaskContext) -> None:
+    default = classify_image(ctx, APPLE, "apple, car")
+    assert default.template == DEFAULT_TEMPLATE
+    assert default == classify_image(ctx, APPLE, "apple, car", DEFAULT_TEMPLATE)
+
+
+def test_classify_image_bad_labels_are_input_errors(ctx: TaskContext) -> None:
+    with pytest.raises(InputError, match="at least two different labels"):
+        classify_image(ctx, APPLE, "apple, Apple")
+
+
+def test_registry_entry() -> None:
+    spec = SPECS["image_classification"]
+    assert spec.run is classify_image and spec.takes == (Kind.IMAGE, Kind.TEXT) and spec.gives == Kind.LABELS
+    assert [request.api_name for request in spec.requests] == list(spec.api_names)
+
+
+def test_reference_request_names_every_parameter_and_runs(client: Client) -> None:
+    (request,) = SPECS["image_classification"].requests
+    assert list(request.inputs) == endpoint_parameters(client, "/classify_image")
+    result = client.predict(**client_inputs(request), api_name="/classify_image")
+    assert {row["label"] for row in result["confidences"]} == {"apple", "banana", "car"}
+
+
+def test_the_endpoint_gives_what_the_task_function_does(client: Client, ctx: TaskContext) -> None:
+    labels, template = "day, night, a city", "a picture taken at {}."
+    result = classify_image(ctx, "assets/mm-night-sky.png", labels, template)
+    answer = client.predict(handle_file("assets/mm-night-sky.png"), labels, template, "", api_name="/classify_image")
+    assert answer["label"] == result.best
+    assert [row["label"] for row in answer["confidences"]] == result.labels  # best first, as the result
+    assert [row["confidence"] for row in answer["confidences"]] == pytest.approx(list(result.scores.values()))
 
 
 def test_classify_image_through_the_api(client: Client) -> None:

@@ -1,4 +1,5 @@
-"""Image search and the shared CLIP encoder: gallery building, ranking, the embedding cache, the API."""
+"""Image search and the shared CLIP encoder: gallery building, ranking, the embedding cache, the task
+function's ImageRanking, the API."""
 
 from __future__ import annotations
 
@@ -10,16 +11,29 @@ import pytest
 import torch
 from gradio_client import Client, handle_file
 from PIL import Image
+from task_contexts import client_inputs, endpoint_parameters, tiny_context, tiny_manager
 
 from apps import SPECS
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest, ModelManager
 from apps.core.refs import ModelRef
-from apps.core.settings import ModelSelection
-from apps.core.spec import ASSETS
-from apps.shared.cache import LRUCache
+from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import ASSETS, Kind, TaskContext
 from apps.shared.clip import ClipEncoder, load_clip
-from apps.tasks.image_search import GALLERY_SIDE, MAX_QUERY_CHARS, clean_query, collect_gallery, rank
+from apps.tasks.image_search import (
+    GALLERY_EXAMPLES,
+    GALLERY_SIDE,
+    MAX_QUERY_CHARS,
+    RANKING_COLUMNS,
+    ImageRanking,
+    RankedImage,
+    clean_query,
+    collect_gallery,
+    gallery_items,
+    image_search,
+    rank,
+    ranking_frame,
+)
 
 EXAMPLES = [str(ASSETS / name) for name in SPECS["image_search"].examples]
 
@@ -93,16 +107,6 @@ def test_rank_is_best_first_and_stable() -> None:
     assert rank(np.array([0.1, 0.9, 0.5, 0.9])) == [1, 3, 2, 0]
 
 
-def test_embedding_cache_is_a_bounded_lru() -> None:
-    cache: LRUCache[np.ndarray] = LRUCache(2)
-    cache.put("a", np.ones(2))
-    cache.put("b", np.ones(2))
-    assert cache.get("a") is not None  # a is now the most recent
-    cache.put("c", np.ones(2))
-    assert len(cache) == 2 and cache.get("b") is None and cache.get("a") is not None
-    assert (cache.hits, cache.misses) == (2, 1)
-
-
 # -- the tiny CLIP, directly ----------------------------------------------------------------------
 
 
@@ -131,6 +135,23 @@ def test_embed_images_runs_the_encoder_once_per_distinct_image(encoder: ClipEnco
         hook.remove()
 
 
+def test_image_embedding_cache_is_a_bounded_lru(encoder: ClipEncoder) -> None:
+    small = ClipEncoder(encoder.model, encoder.processor, cache_size=2)
+    red, green, blue = (Image.new("RGB", (40, 40), colour) for colour in ("red", "green", "blue"))
+    seen, hook = count_encoded_images(small)
+    try:
+        small.embed_images([red, green])
+        small.embed_images([red])  # red is now the most recent
+        small.embed_images([blue])  # green, the least recent, falls out
+        assert len(small.cache) == 2 and sum(seen) == 3
+        small.embed_images([red, blue])
+        assert sum(seen) == 3
+        small.embed_images([green])
+        assert sum(seen) == 4
+    finally:
+        hook.remove()
+
+
 def test_search_and_classification_share_one_loaded_model(tiny_models_file: Path) -> None:
     assert SPECS["image_search"].load is SPECS["image_classification"].load
     ref = ModelRef(str(kit_folder(tiny_models_file, "image_search")))
@@ -153,6 +174,56 @@ def test_a_model_without_image_and_text_towers_is_refused(tiny_models_file: Path
         load_clip(LoadRequest("image_search", ModelRef(str(folder)), folder, "cpu", "float32", False))
 
 
+# -- the task function ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_settings: Settings) -> TaskContext:
+    return tiny_context("image_search", tiny_settings, tiny_manager(tiny_settings))
+
+
+def test_image_search_returns_the_gallery_ranked(ctx: TaskContext, tmp_path: Path) -> None:
+    upload = noise_image(tmp_path / "noise.png", 3)
+    result = image_search(ctx, "  a sunset   over the sea ", [str(upload)], include_examples=True)
+    assert isinstance(result, ImageRanking) and result.query == "a sunset over the sea"
+    assert all(isinstance(item, RankedImage) for item in result.images)
+    assert sorted(item.name for item in result.images) == sorted([*GALLERY_EXAMPLES, "noise.png"])
+    assert [item.rank for item in result.images] == list(range(1, len(GALLERY_EXAMPLES) + 2))
+    scores = [item.score for item in result.images]
+    assert scores == sorted(scores, reverse=True) and all(-1.0 <= score <= 1.0 for score in scores)
+    assert all(max(item.image.size) <= GALLERY_SIDE and item.image.mode == "RGB" for item in result.images)
+
+
+def test_image_search_of_uploads_only(ctx: TaskContext, tmp_path: Path) -> None:
+    uploads = [str(noise_image(tmp_path / f"n{i}.png", i)) for i in range(2)]
+    result = image_search(ctx, "noise", uploads, include_examples=False)
+    assert sorted(item.name for item in result.images) == ["n0.png", "n1.png"]
+    with pytest.raises(InputError, match="gallery is empty"):
+        image_search(ctx, "noise", [], include_examples=False)
+
+
+def test_ranking_as_the_tabs_gallery_and_table() -> None:
+    ranking = ImageRanking(
+        "q",
+        [
+            RankedImage(1, "a.png", 0.31234, Image.new("RGB", (800, 400))),
+            RankedImage(2, "b.png", 0.1, Image.new("RGB", (8, 8))),
+        ],
+    )
+    frame = ranking_frame(ranking)
+    assert list(frame.columns) == RANKING_COLUMNS and frame.values.tolist() == [[1, "a.png", 0.3123], [2, "b.png", 0.1]]
+    (big, first), (small, second) = gallery_items(ranking)
+    assert (first, second) == ("1. a.png · 0.312", "2. b.png · 0.100")
+    assert big.size == (384, 192) and small.size == (8, 8)  # thumbnails; small images stay as they are
+
+
+def test_registry_entry() -> None:
+    spec = SPECS["image_search"]
+    assert spec.run is image_search and spec.takes == (Kind.TEXT, Kind.IMAGE) and spec.gives == Kind.TABLE
+    assert spec.examples == GALLERY_EXAMPLES
+    assert [request.api_name for request in spec.requests] == list(spec.api_names)
+
+
 # -- through the API ------------------------------------------------------------------------------
 
 
@@ -169,6 +240,20 @@ def test_image_search_through_the_api(client: Client, tmp_path: Path) -> None:
     assert len(gallery) == len(names)
     assert gallery[0]["caption"].startswith(f"1. {names[0]} · ")
     assert Path(gallery[0]["image"]).is_file()
+
+
+def test_reference_request_names_every_parameter_and_runs(client: Client) -> None:
+    (request,) = SPECS["image_search"].requests
+    assert list(request.inputs) == endpoint_parameters(client, "/image_search")
+    gallery, table = client.predict(**client_inputs(request), api_name="/image_search")
+    assert len(gallery) == len(table["data"]) == len(EXAMPLES) + 1
+
+
+def test_the_endpoint_gives_what_the_task_function_does(client: Client, ctx: TaskContext) -> None:
+    result = image_search(ctx, "a house with a tree", None, include_examples=True)
+    gallery, table = client.predict("a house with a tree", None, True, "", api_name="/image_search")
+    assert table["data"] == ranking_frame(result).values.tolist()
+    assert [item["caption"] for item in gallery] == [caption for _, caption in gallery_items(result)]
 
 
 def test_image_search_uploads_only(client: Client, tmp_path: Path) -> None:

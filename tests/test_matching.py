@@ -1,4 +1,5 @@
-"""Image–text matching: text parsing, the ITM pipeline against BLIP's own forward pass, the API."""
+"""Image–text matching: text parsing, the ITM pipeline against BLIP's own forward pass, the task function's
+Matches, the API."""
 
 from __future__ import annotations
 
@@ -9,11 +10,25 @@ import pytest
 import torch
 from gradio_client import Client, handle_file
 from PIL import Image
+from task_contexts import client_inputs, endpoint_parameters, tiny_context, tiny_manager
 
+from apps import SPECS
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
-from apps.tasks.matching import MAX_TEXTS, load_matcher, parse_texts, results_frame, summary_markdown
+from apps.core.settings import Settings
+from apps.core.spec import Kind, TaskContext
+from apps.tasks.matching import (
+    MATCH_COLUMNS,
+    MAX_TEXTS,
+    Match,
+    Matches,
+    load_matcher,
+    match,
+    parse_texts,
+    results_frame,
+    summary_markdown,
+)
 
 APPLE = "assets/mm-apple.png"
 
@@ -40,10 +55,12 @@ def test_parse_texts_rejects_bad_input(text: object, message: str) -> None:
 
 
 def test_results_keep_input_order_with_a_verdict() -> None:
-    results = [{"text": "a", "score": 0.2}, {"text": "b", "score": 0.91}]
+    results = Matches([Match("a", 0.2), Match("b", 0.91), Match("c", 0.5), Match("d", 0.91)])
     frame = results_frame(results)
-    assert frame.values.tolist() == [["a", 0.2, "no"], ["b", 0.91, "yes"]]
-    assert "«b»" in summary_markdown(results)
+    assert list(frame.columns) == MATCH_COLUMNS
+    assert frame.values.tolist() == [["a", 0.2, "no"], ["b", 0.91, "yes"], ["c", 0.5, "yes"], ["d", 0.91, "yes"]]
+    assert results.best == Match("b", 0.91)  # the first of equals
+    assert summary_markdown(results) == "**Best match:** «b» (probability 0.910)"
 
 
 def test_pipeline_matches_blips_own_forward_pass(tiny_models_file: Path) -> None:
@@ -58,6 +75,47 @@ def test_pipeline_matches_blips_own_forward_pass(tiny_models_file: Path) -> None
         expected = pipe.model(**inputs).itm_score.softmax(dim=-1)[:, 1].tolist()
     assert ours == pytest.approx(expected, abs=1e-5)
     assert all(0.0 <= score <= 1.0 for score in ours)
+
+
+# -- the task function ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_settings: Settings) -> TaskContext:
+    return tiny_context("matching", tiny_settings, tiny_manager(tiny_settings))
+
+
+def test_match_returns_each_texts_probability_in_order(ctx: TaskContext) -> None:
+    result = match(ctx, APPLE, "a red   apple\n\na green car\n")
+    assert isinstance(result, Matches) and [m.text for m in result.matches] == ["a red apple", "a green car"]
+    assert all(isinstance(m, Match) and 0.0 <= m.probability <= 1.0 for m in result.matches)
+    assert all(m.describes == (m.probability >= 0.5) for m in result.matches)
+    assert result.best.probability == max(m.probability for m in result.matches)
+
+
+def test_match_without_texts_is_an_input_error(ctx: TaskContext) -> None:
+    with pytest.raises(InputError, match="at least one description"):
+        match(ctx, APPLE, "\n  \n")
+
+
+def test_registry_entry() -> None:
+    spec = SPECS["matching"]
+    assert spec.run is match and spec.takes == (Kind.IMAGE, Kind.TEXT) and spec.gives == Kind.TABLE
+    assert [request.api_name for request in spec.requests] == list(spec.api_names)
+
+
+def test_reference_request_names_every_parameter_and_runs(client: Client) -> None:
+    (request,) = SPECS["matching"].requests
+    assert list(request.inputs) == endpoint_parameters(client, "/match")
+    table, best = client.predict(**client_inputs(request), api_name="/match")
+    assert [row[0] for row in table["data"]] == ["a red apple", "a green car"] and "Best match" in best
+
+
+def test_the_endpoint_gives_what_the_task_function_does(client: Client, ctx: TaskContext) -> None:
+    texts = "a drawing of a fruit\nthe moon at night\na stop sign"
+    result = match(ctx, APPLE, texts)
+    table, best = client.predict(handle_file(APPLE), texts, "", api_name="/match")
+    assert table["data"] == results_frame(result).values.tolist() and best == summary_markdown(result)
 
 
 def test_match_through_the_api(client: Client) -> None:

@@ -1,16 +1,22 @@
-"""Image narration: the sentence (counts, plurals, none), boxes mapped back, DETR without timm, the API."""
+"""Image narration: the sentence (counts, plurals, none), boxes mapped back, DETR without timm, the task
+function (speaking through the text-to-speech task), the API."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import json
 from importlib.util import find_spec
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile
 from gradio_client import Client, handle_file
 from PIL import Image
+from task_contexts import client_inputs, endpoint_parameters, tiny_context, tiny_manager
 from tiny.vision import DETECTION_LABELS, build_detr, build_rtdetr
 from vision_images import corrupt_file, write_variants
 
@@ -20,16 +26,23 @@ from apps.core.images import prepare_image
 from apps.core.manager import LoadRequest, ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import Kind, TaskContext
+from apps.tasks import narration
 from apps.tasks.narration import (
+    COLUMNS,
     NOTHING_SEEN,
     Detection,
+    Narration,
+    as_speech,
     check_threshold,
     check_timm_backbone,
     count_phrase,
     describe,
+    detections_frame,
     draw_detections,
     indefinite_article,
     load_detector,
+    narrate,
     plural,
     to_detections,
 )
@@ -206,6 +219,103 @@ def test_registry_lists_detr_at_its_timm_free_revision() -> None:
     assert ctx.resolve_model("facebook/detr-resnet-50") == detr.ref
 
 
+# -- the task function ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def manager(tiny_settings: Settings) -> ModelManager:
+    return tiny_manager(tiny_settings)
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_settings: Settings, manager: ModelManager) -> TaskContext:
+    return tiny_context("narration", tiny_settings, manager)
+
+
+def with_tts(ctx: TaskContext, run: Any) -> TaskContext:
+    """`ctx` in a registry whose text-to-speech task function is `run`."""
+    specs = {**ctx.specs, "tts": dataclasses.replace(ctx.specs["tts"], run=run)}
+    return TaskContext(ctx.spec, ctx.settings, ctx.manager, specs)
+
+
+def test_narrate_returns_the_picture_detections_and_sentence(ctx: TaskContext) -> None:
+    result = narrate(ctx, "assets/vision-cat.jpg", threshold=0.05, speak=False)
+    assert isinstance(result, Narration)
+    assert result.image.size == (451, 300) and result.image.mode == "RGB"
+    assert result.detections and all(isinstance(d, Detection) for d in result.detections)
+    assert [d.score for d in result.detections] == sorted((d.score for d in result.detections), reverse=True)
+    for detection in result.detections:
+        x0, y0, x1, y1 = detection.box
+        assert detection.label in DETECTION_LABELS and 0.05 <= detection.score <= 1
+        assert 0 <= x0 <= x1 <= 451 and 0 <= y0 <= y1 <= 300
+    assert result.sentence == describe([d.label for d in result.detections], [d.score for d in result.detections])
+    assert result.speech is None and result.speech_error == ""
+    assert list(detections_frame(result.detections).columns) == COLUMNS
+
+
+def test_narrate_sees_nothing_above_a_high_threshold(ctx: TaskContext) -> None:
+    result = narrate(ctx, "assets/vision-cat.jpg", threshold=0.99, speak=False)
+    assert result.detections == [] and result.sentence == NOTHING_SEEN
+
+
+def test_narrate_speaks_with_the_text_to_speech_task(ctx: TaskContext) -> None:
+    """Through the registry's tts task function and the tts task's own configured (tiny) voice."""
+    result = narrate(ctx, "assets/vision-cat.jpg", threshold=0.05, speak=True)
+    rate, samples = result.speech
+    assert rate > 0 and samples.ndim == 1 and len(samples) > rate // 10 and np.abs(samples).max() > 0
+    assert result.speech_error == ""
+    assert ctx.manager.state_of("tts")["state"] == "loaded"  # the tts task's configured voice spoke
+
+
+@pytest.mark.parametrize(
+    "spoken",
+    [SimpleNamespace(rate=8000, samples=np.ones(80, dtype=np.float32)), (8000, np.ones(80, dtype=np.float32))],
+    ids=["result-with-rate-and-samples", "rate-samples-pair"],
+)
+def test_narrate_calls_tts_through_the_task_layer(ctx: TaskContext, spoken: object) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_tts(tts_ctx: TaskContext, **kwargs: Any) -> object:
+        calls.append({"task": tts_ctx.spec.key, **kwargs})
+        return spoken
+
+    result = narrate(with_tts(ctx, fake_tts), "assets/vision-cat.jpg", threshold=0.05, speak=True)
+    assert calls == [{"task": "tts", "text": result.sentence, "model": None, "progress": None}]
+    rate, samples = result.speech
+    assert rate == 8000 and np.array_equal(samples, np.ones(80, dtype=np.float32))
+    assert as_speech(spoken)[0] == 8000
+
+
+def test_speech_that_fails_keeps_the_picture_and_says_why(ctx: TaskContext) -> None:
+    def broken_tts(tts_ctx: TaskContext, **kwargs: Any) -> object:
+        raise ModelUnavailable("The voice `org/voice` is not cached.")
+
+    result = narrate(with_tts(ctx, broken_tts), "assets/vision-cat.jpg", threshold=0.05, speak=True)
+    assert result.speech is None and result.speech_error == "The voice `org/voice` is not cached."
+    assert result.sentence.startswith("In this image there") and result.detections
+
+
+def test_narrate_bad_input_is_an_input_error(ctx: TaskContext) -> None:
+    with pytest.raises(InputError, match="threshold"):
+        narrate(ctx, "assets/vision-cat.jpg", threshold=1.5, speak=False)
+    with pytest.raises(InputError, match="No image"):
+        narrate(ctx, None, speak=False)
+
+
+def test_narration_imports_no_other_task_module() -> None:
+    tree = ast.parse(Path(narration.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name and name.startswith("apps.tasks")}, imported
+
+
+def test_registry_entry() -> None:
+    spec = SPECS["narration"]
+    assert spec.run is narrate and spec.takes == (Kind.IMAGE,) and spec.gives == Kind.TEXT
+    assert spec.uses == ("tts",) and SPECS["tts"].run is not None
+    assert [request.api_name for request in spec.requests] == list(spec.api_names)
+
+
 # -- through the API ------------------------------------------------------------------------------
 
 
@@ -226,6 +336,23 @@ def test_narrate_through_the_api(client: Client) -> None:
     assert sentence == describe(labels, [row[1] for row in table["data"]])
     samples, rate = soundfile.read(audio)
     assert rate > 0 and len(samples) > rate // 10 and np.abs(samples).max() > 0
+
+
+def test_reference_request_names_every_parameter_and_runs(client: Client) -> None:
+    (request,) = SPECS["narration"].requests
+    assert list(request.inputs) == endpoint_parameters(client, "/narrate")
+    picture, sentence, audio, table = client.predict(**client_inputs(request), api_name="/narrate")
+    assert Path(picture).is_file() and sentence.endswith(".") and audio is None
+    assert table["headers"] == COLUMNS
+
+
+def test_the_endpoint_gives_what_the_task_function_does(client: Client, ctx: TaskContext) -> None:
+    result = narrate(ctx, "assets/vision-coffee.jpg", threshold=0.05, speak=False)
+    _, sentence, _, table = client.predict(
+        handle_file("assets/vision-coffee.jpg"), 0.05, False, "", api_name="/narrate"
+    )
+    assert sentence == result.sentence
+    assert table["data"] == detections_frame(result.detections).values.tolist()
 
 
 def test_narrate_high_threshold_sees_nothing(client: Client) -> None:

@@ -1,4 +1,5 @@
-"""Point-prompted segmentation: points, SAM's coordinate frame, the embedding cache, overlays, the API."""
+"""Point-prompted segmentation: points, SAM's coordinate frame, the embedding cache, overlays, the task
+function's Segmentation, the API."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
+from task_contexts import client_inputs, endpoint_parameters, tiny_context, tiny_manager
 from vision_images import corrupt_file, write_variants
 
+from apps import SPECS
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest
 from apps.core.refs import ModelRef
+from apps.core.settings import Settings
+from apps.core.spec import Kind, TaskContext
 from apps.tasks.segmentation import (
     MAX_POINTS,
     PointSegmenter,
+    Segmentation,
     choose_mask,
     display_copy,
     load_segmenter,
@@ -23,6 +29,8 @@ from apps.tasks.segmentation import (
     parse_points,
     points_markdown,
     render_overlay,
+    segment,
+    summary_json,
     summary_markdown,
     to_model_coordinates,
 )
@@ -148,6 +156,55 @@ def test_embedding_cache_is_keyed_by_pixels_and_bounded(segmenter: PointSegmente
     assert segmenter.encoder_runs == before + len(images) + 1
 
 
+# -- the task function ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_settings: Settings) -> TaskContext:
+    return tiny_context("segmentation", tiny_settings, tiny_manager(tiny_settings))
+
+
+def test_segment_returns_the_chosen_mask_and_every_score(ctx: TaskContext) -> None:
+    points = [[225, 150, 1], [20, 20, 0]]
+    result = segment(ctx, "assets/vision-cat.jpg", points)
+    assert isinstance(result, Segmentation)
+    assert result.mask.dtype == bool and result.mask.shape == (300, 451)
+    assert len(result.scores) == 3 and all(isinstance(score, float) for score in result.scores)
+    assert result.chosen == int(np.argmax(result.scores)) + 1 and result.score == max(result.scores)
+    assert result.area == pytest.approx(result.mask.mean())
+    assert result.points == [(225.0, 150.0, 1), (20.0, 20.0, 0)] and result.size == (451, 300)
+    second = segment(ctx, "assets/vision-cat.jpg", points, mask_index=2)
+    assert second.chosen == 2 and second.scores == result.scores and second.score == result.scores[1]
+
+
+def test_segment_bad_points_are_input_errors(ctx: TaskContext) -> None:
+    with pytest.raises(InputError, match="outside the image"):
+        segment(ctx, "assets/vision-cat.jpg", [[451, 10, 1]])
+    with pytest.raises(InputError, match="mask choice"):
+        segment(ctx, "assets/vision-cat.jpg", [[10, 10, 1]], mask_index=4)
+
+
+def test_summary_json_is_the_endpoints_summary() -> None:
+    mask = np.zeros((4, 8), dtype=bool)
+    mask[:2, :2] = True
+    result = Segmentation(mask, [0.91234567, -0.00001, 0.5], 1, float(mask.mean()), [(1.25, 2.0, 1)], (8, 4))
+    assert summary_json(result) == {
+        "scores": [0.9123, 0.0, 0.5],
+        "mask": 1,
+        "score": 0.9123,
+        "area": 0.125,
+        "points": [[1.2, 2.0, 1]],
+        "size": [8, 4],
+    }
+    assert str(summary_json(result)["scores"][1]) == "0.0"  # never "-0.0"
+
+
+def test_registry_entry() -> None:
+    spec = SPECS["segmentation"]
+    assert spec.run is segment and spec.takes == (Kind.IMAGE, Kind.TABLE) and spec.gives == Kind.IMAGE
+    assert [request.api_name for request in spec.requests] == list(spec.api_names)
+
+
 # -- through the API ------------------------------------------------------------------------------
 
 
@@ -180,6 +237,21 @@ def test_segment_through_the_api(client: Client, points: list) -> None:
     assert summary["points"] == [[float(x), float(y), label] for x, y, label in points]
     assert summary["size"] == [451, 300]
     assert summary["area"] == pytest.approx((mask > 0).mean(), abs=1e-3)
+
+
+def test_reference_request_names_every_parameter_and_runs(client: Client) -> None:
+    (request,) = SPECS["segmentation"].requests
+    assert list(request.inputs) == endpoint_parameters(client, "/segment")
+    mask_path, summary = client.predict(**client_inputs(request), api_name="/segment")
+    assert read_mask(mask_path).shape == (320, 480) and len(summary["scores"]) == 3
+
+
+def test_the_endpoint_gives_what_the_task_function_does(client: Client, ctx: TaskContext) -> None:
+    points = [[225, 150, 1], [430, 280, 0]]
+    result = segment(ctx, "assets/vision-cat.jpg", points, 3)
+    mask_path, summary = client.predict(handle_file("assets/vision-cat.jpg"), points, 3, "", api_name="/segment")
+    assert summary == summary_json(result)
+    assert np.array_equal(read_mask(mask_path) > 0, result.mask)
 
 
 def test_segment_each_candidate_mask(client: Client) -> None:

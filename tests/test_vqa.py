@@ -1,4 +1,4 @@
-"""Visual question answering: question validation, the pipeline (BLIP and ViLT), the API."""
+"""Visual question answering: question validation, the pipeline (BLIP and ViLT), the task function's Answer, the API."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ import pytest
 import torch
 from gradio_client import Client, handle_file
 from PIL import Image
+from task_contexts import client_inputs, endpoint_parameters, tiny_context, tiny_manager
 
+from apps import SPECS
 from apps.core.errors import InputError
-from apps.core.manager import LoadRequest
+from apps.core.manager import LoadRequest, ModelManager
 from apps.core.refs import ModelRef
-from apps.tasks.vqa import MAX_QUESTION_CHARS, clean_question, load_vqa_pipeline
+from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import Kind, TaskContext
+from apps.tasks.vqa import EMPTY_ANSWER, MAX_QUESTION_CHARS, Answer, answer, clean_question, load_vqa_pipeline
 
 SIGN = "assets/mm-stop-sign.png"
 
@@ -45,13 +49,18 @@ def test_blip_pipeline_answers_as_the_model_generates(tiny_models_file: Path) ->
     assert result["answer"]
 
 
-def test_vilt_classifier_answers_from_its_label_list(tmp_path: Path) -> None:
-    """ViLT (the curated alternative) classifies over fixed answers: the pipeline's other branch."""
+VILT_ANSWERS = {0: "yes", 1: "no", 2: "stop", 3: "red"}
+
+
+@pytest.fixture(scope="module")
+def vilt_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ViLT (the curated alternative): it classifies over fixed answers, the pipeline's other branch."""
     from tiny import wordpiece_vocab
     from transformers import BertTokenizer, ViltConfig, ViltForQuestionAnswering, ViltImageProcessorPil, ViltProcessor
 
+    folder = tmp_path_factory.mktemp("vilt")
     vocab = wordpiece_vocab()
-    answers = {0: "yes", 1: "no", 2: "stop", 3: "red"}
+    answers = VILT_ANSWERS
     config = ViltConfig(
         vocab_size=len(vocab),
         hidden_size=32,
@@ -65,10 +74,15 @@ def test_vilt_classifier_answers_from_its_label_list(tmp_path: Path) -> None:
         id2label=answers,
         label2id={v: k for k, v in answers.items()},
     )
-    ViltForQuestionAnswering(config).save_pretrained(tmp_path)
+    ViltForQuestionAnswering(config).save_pretrained(folder)
     image_processor = ViltImageProcessorPil(size={"shortest_edge": 32}, size_divisor=32)
-    ViltProcessor(image_processor=image_processor, tokenizer=BertTokenizer(vocab=vocab)).save_pretrained(tmp_path)
-    pipe = load(tmp_path)
+    ViltProcessor(image_processor=image_processor, tokenizer=BertTokenizer(vocab=vocab)).save_pretrained(folder)
+    return folder
+
+
+def test_vilt_classifier_answers_from_its_label_list(vilt_folder: Path) -> None:
+    answers = VILT_ANSWERS
+    pipe = load(vilt_folder)
     image = Image.open(SIGN).convert("RGB")
     results = pipe({"image": image, "question": "what does the sign say?"}, top_k=3)
     assert len(results) == 3
@@ -78,6 +92,56 @@ def test_vilt_classifier_answers_from_its_label_list(tmp_path: Path) -> None:
     with torch.no_grad():
         best = int(pipe.model(**inputs).logits[0].argmax())
     assert results[0]["answer"] == answers[best]
+
+
+# -- the task function ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_settings: Settings) -> TaskContext:
+    return tiny_context("vqa", tiny_settings, tiny_manager(tiny_settings))
+
+
+def test_answer_returns_the_generated_answer(ctx: TaskContext) -> None:
+    result = answer(ctx, SIGN, "  What does   the sign say? ")
+    assert isinstance(result, Answer) and result.text and result.text == result.text.strip()
+    assert result.score is None  # BLIP generates its answer: no confidence
+
+
+def test_answer_of_a_classifier_has_its_confidence(tiny_settings: Settings, vilt_folder: Path) -> None:
+    manager = ModelManager(
+        loaders={"vqa": load_vqa_pipeline},
+        selection=ModelSelection({"vqa": ModelRef(str(vilt_folder))}),
+        budget=None,
+        device="cpu",
+        offline=True,
+    )
+    result = answer(TaskContext(SPECS["vqa"], tiny_settings, manager, SPECS), SIGN, "What does the sign say?")
+    assert result.text in VILT_ANSWERS.values() and 0.0 <= result.score <= 1.0
+
+
+def test_answer_bad_question_is_an_input_error(ctx: TaskContext) -> None:
+    with pytest.raises(InputError, match="Type a question"):
+        answer(ctx, SIGN, "  ")
+
+
+def test_registry_entry() -> None:
+    spec = SPECS["vqa"]
+    assert spec.run is answer and spec.takes == (Kind.IMAGE, Kind.TEXT) and spec.gives == Kind.TEXT
+    assert [request.api_name for request in spec.requests] == list(spec.api_names)
+
+
+def test_reference_request_names_every_parameter_and_runs(client: Client) -> None:
+    (request,) = SPECS["vqa"].requests
+    assert list(request.inputs) == endpoint_parameters(client, "/answer")
+    assert client.predict(**client_inputs(request), api_name="/answer").strip()
+
+
+def test_the_endpoint_gives_what_the_task_function_does(client: Client, ctx: TaskContext) -> None:
+    expected = answer(ctx, "assets/mm-house.png", "What colour is the door?").text or EMPTY_ANSWER
+    assert client.predict(handle_file("assets/mm-house.png"), "What colour is the door?", "", api_name="/answer") == (
+        expected
+    )
 
 
 def test_answer_endpoint_keeps_its_name(client: Client) -> None:

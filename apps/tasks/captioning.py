@@ -1,14 +1,19 @@
-"""Image captioning: an image (and optionally the words a caption should start with) in, a caption out."""
+"""Image captioning: an image (and optionally the words a caption should start with) in, a caption out.
+
+The task function `caption` returns a `Caption`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from apps.core.errors import InputError, ShowcaseError
 from apps.core.images import ImageSource, prepare_image
-from apps.core.manager import LoadRequest
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -55,10 +60,21 @@ def compose_caption(prefix: str, continuation: str) -> str:
     return caption[0].upper() + caption[1:]
 
 
+@dataclass(frozen=True)
+class Caption:
+    """A caption for an image: one sentence, starting with the prefix it was asked to start with."""
+
+    text: str
+
+
 def caption(
-    ctx: TabContext, image: ImageSource, prefix: str | None = None, model: str | None = None, progress: Any = None
-) -> str:
-    """A caption for the image; with a prefix, the caption starts with it."""
+    ctx: TaskContext,
+    image: ImageSource,
+    prefix: str | None = None,
+    model: str | None = None,
+    progress: ProgressFn | None = None,
+) -> Caption:
+    """Describe the image in one sentence (continuing `prefix` if given); returns the Caption."""
     prepared = prepare_image(image, ctx.settings.max_image_pixels)
     prefix = clean_prefix(prefix)
     with ctx.use(model, progress) as pipe:
@@ -66,7 +82,14 @@ def caption(
         outputs = pipe(
             images=prepared.working, text=prefix or DEFAULT_PREFIX, return_full_text=False, generate_kwargs=GENERATION
         )
-    return compose_caption(prefix, outputs[0]["generated_text"])
+    return Caption(compose_caption(prefix, outputs[0]["generated_text"]))
+
+
+EXAMPLES = (  # (image under assets/, prefix) rows
+    ("mm-sunset.png", ""),
+    ("mm-house.png", "a drawing of"),
+    ("mm-night-sky.png", ""),
+)
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -84,18 +107,11 @@ def build_tab(ctx: TabContext) -> None:
             button = gr.Button("Caption", variant="primary")
         with gr.Column():
             result = gr.Textbox(label="Caption", interactive=False, elem_id="caption-result")
-    gr.Examples(
-        [
-            [ctx.asset("mm-sunset.png"), ""],
-            [ctx.asset("mm-house.png"), "a drawing of"],
-            [ctx.asset("mm-night-sky.png"), ""],
-        ],
-        inputs=[image_box, prefix_box],
-    )
+    gr.Examples([[ctx.asset(name), prefix] for name, prefix in EXAMPLES], inputs=[image_box, prefix_box])
 
     # The parameter names are the API's (`client.predict(image=..., prefix=..., model=...)`).
     @user_errors(ctx.spec.title)
     def run(image: str | None, prefix: str, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
-        return caption(ctx, image, prefix, model, progress)
+        return caption(ctx, image, prefix, model, progress).text
 
     gr.on([button.click, prefix_box.submit], run, [image_box, prefix_box, model_box], [result], api_name="caption")

@@ -1,9 +1,14 @@
-"""Depth estimation: an image in, a colour-mapped depth map at the image's size and a 16-bit PNG out."""
+"""Depth estimation: an image in, a colour-mapped depth map at the image's size and a 16-bit PNG out.
+
+The task function `estimate_depth` returns a `DepthMap` (images, no files); the /depth endpoint writes
+its two PNGs (`save_depth_files`).
+"""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +17,8 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from apps.core.images import ImageSource, prepare_image
-from apps.core.manager import LoadRequest
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -41,7 +47,7 @@ INFERNO = (
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "showcase-depth"
 KEEP_OUTPUTS = 16  # requests whose files are kept here; Gradio copies each file into its own cache anyway
 FAST_PNG = 1  # zlib level: a 24-megapixel map saves in about a second (smooth maps compress well anyway)
-EXAMPLES = ("vision-coffee.jpg", "vision-street.png", "vision-cat.jpg")
+EXAMPLES = ("vision-coffee.jpg", "vision-street.png", "vision-cat.jpg")  # files under assets/
 
 
 def load_depth_estimator(request: LoadRequest) -> Any:
@@ -127,20 +133,43 @@ def file_stem(image: ImageSource) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "image"
 
 
+@dataclass(frozen=True)
+class DepthMap:
+    """What `estimate_depth` saw: the depth map at the input's size, coloured and in 16 bits, and its raw range."""
+
+    image: Image.Image  # RGB through the inferno colour map: bright = near, dark = far
+    depth16: Image.Image  # 16-bit greyscale: 0 = depth_min … 65535 = depth_max
+    depth_min: float  # the model's smallest output (relative depth: for Depth Anything and DPT larger = nearer)
+    depth_max: float
+    name: str  # the input's file name without extension ("image" when it had none), for download names
+
+    def values(self) -> np.ndarray:
+        """The model's output at the input's size (float64, height × width), undoing the 16-bit scaling."""
+        pixels = np.asarray(self.depth16, dtype=np.float64)
+        return self.depth_min + pixels / 65535 * (self.depth_max - self.depth_min)
+
+
 def estimate_depth(
-    ctx: TabContext, image: ImageSource, model: str | None = None, progress: Any = None
-) -> tuple[str, str]:
-    """Paths of the colour-mapped depth map (PNG, the input's size, bright = near) and of its 16-bit PNG."""
+    ctx: TaskContext, image: ImageSource, model: str | None = None, progress: ProgressFn | None = None
+) -> DepthMap:
+    """How far away each part of the image is; returns the DepthMap at the input's size."""
     prepared = prepare_image(image, ctx.settings.max_image_pixels)
     with ctx.use(model, progress) as estimator:
         predicted = estimator(prepared.working)["predicted_depth"]
     # Scaled on the working copy's map: bilinear upscaling stays within its range, and runs in C.
     unit, low, high = to_unit(predicted.float().cpu().numpy())
     depth16 = upscale(to_png16(unit), prepared.size)
-    folder, stem = output_folder(), file_stem(image)
-    colour = folder / f"{stem}-depth.png"
-    colourise(depth16).save(colour, format="PNG", compress_level=FAST_PNG)
-    return str(colour), str(save_png16(depth16, low, high, folder / f"{stem}-depth16.png"))
+    return DepthMap(colourise(depth16), depth16, low, high, file_stem(image))
+
+
+def save_depth_files(depth: DepthMap) -> tuple[str, str]:
+    """Write the coloured map and the 16-bit PNG into a fresh folder; returns their paths (coloured, 16-bit)."""
+    folder = output_folder()
+    colour = folder / f"{depth.name}-depth.png"
+    depth.image.save(colour, format="PNG", compress_level=FAST_PNG)
+    return str(colour), str(
+        save_png16(depth.depth16, depth.depth_min, depth.depth_max, folder / f"{depth.name}-depth16.png")
+    )
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -157,6 +186,6 @@ def build_tab(ctx: TabContext) -> None:
 
     @user_errors(ctx.spec.title)
     def depth_run(image: str | None, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
-        return estimate_depth(ctx, image, model, progress)
+        return save_depth_files(estimate_depth(ctx, image, model, progress))
 
     gr.on([button.click], depth_run, [image, model], [coloured, raw], api_name="depth")

@@ -1,8 +1,12 @@
-"""Zero-shot image classification: an image and labels you choose in, a CLIP score per label out."""
+"""Zero-shot image classification: an image and labels you choose in, a CLIP score per label out.
+
+The task function `classify_image` returns `ImageLabelScores`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -12,6 +16,8 @@ from PIL import Image
 from apps.core.errors import InputError
 from apps.core.images import ImageSource, prepare_image
 from apps.core.labels import parse_labels as parse_candidate_labels
+from apps.core.manager import ProgressFn
+from apps.core.spec import TaskContext
 from apps.shared.batching import MAX_BATCH, Batcher
 from apps.shared.clip import ClipEncoder
 from apps.ui.components import ImageInput
@@ -75,21 +81,50 @@ def classify_requests(clip: ClipEncoder, requests: Sequence[tuple[Image.Image, l
 CLASSIFY_BATCHES: Batcher[tuple[Image.Image, list[str]], np.ndarray] = Batcher(classify_requests)
 
 
+@dataclass(frozen=True)
+class ImageLabelScores:
+    """How well each label describes the image (probabilities summing to 1), best first."""
+
+    scores: dict[str, float]  # label → probability, highest first (ties keep the labels' order)
+    template: str  # the prompt each label was put into, e.g. "a photo of a {}."
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels, best first."""
+        return list(self.scores)
+
+    @property
+    def best(self) -> str:
+        """The label that scored highest."""
+        return next(iter(self.scores))
+
+
 def classify_image(
-    ctx: TabContext,
+    ctx: TaskContext,
     image: ImageSource,
     labels: str | None,
     template: str | None = None,
     model: str | None = None,
-    progress: Any = None,
-) -> dict[str, float]:
-    """{label: probability} over the given labels (they sum to 1), for `gr.Label`."""
+    progress: ProgressFn | None = None,
+) -> ImageLabelScores:
+    """Score the comma-separated labels against the image with CLIP; returns the ImageLabelScores, best first.
+
+    `template` puts each label into a prompt ({} stands for the label); empty means DEFAULT_TEMPLATE.
+    """
     prepared = prepare_image(image, ctx.settings.max_image_pixels)
     names = parse_labels(labels)
-    prompts = prompts_for(names, clean_template(template))
+    prompt = clean_template(template)
     with ctx.use(model, progress) as clip:
-        probabilities = CLASSIFY_BATCHES.run(clip, (prepared.working, prompts))
-    return {name: float(p) for name, p in zip(names, probabilities, strict=True)}
+        probabilities = CLASSIFY_BATCHES.run(clip, (prepared.working, prompts_for(names, prompt)))
+    order = np.argsort(-probabilities, kind="stable")
+    return ImageLabelScores({names[i]: float(probabilities[i]) for i in order}, prompt)
+
+
+EXAMPLES = (  # (image under assets/, labels, template) rows
+    ("mm-apple.png", "apple, banana, car, house", "a drawing of a {}."),
+    ("mm-night-sky.png", "day, night", "a picture taken at {}."),
+    ("mm-stop-sign.png", "stop sign, traffic light, tree", ""),
+)
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -111,11 +146,7 @@ def build_tab(ctx: TabContext) -> None:
         with gr.Column():
             result = gr.Label(label="Scores", num_top_classes=10, elem_id="image-classification-result")
     gr.Examples(
-        [
-            [ctx.asset("mm-apple.png"), "apple, banana, car, house", "a drawing of a {}."],
-            [ctx.asset("mm-night-sky.png"), "day, night", "a picture taken at {}."],
-            [ctx.asset("mm-stop-sign.png"), "stop sign, traffic light, tree", ""],
-        ],
+        [[ctx.asset(name), labels, template] for name, labels, template in EXAMPLES],
         inputs=[image_box, labels_box, template_box],
     )
 
@@ -128,7 +159,7 @@ def build_tab(ctx: TabContext) -> None:
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
-        return classify_image(ctx, image, labels, template, model, progress)
+        return classify_image(ctx, image, labels, template, model, progress).scores
 
     gr.on(
         [button.click, labels_box.submit],

@@ -3,6 +3,8 @@
 API callers pass their images as a list of files (`[handle_file("a.png"), ...]`, may be empty) and
 `include_examples` (whether the app's example images join the gallery). Gallery embeddings are
 cached by image content, so asking a second question about the same gallery only embeds the text.
+
+The task function `image_search` returns an `ImageRanking`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from PIL import Image
 
 from apps.core.errors import InputError
 from apps.core.images import ImageSource, prepare_image
+from apps.core.manager import ProgressFn
+from apps.core.spec import TaskContext
 from apps.ui.components import CheckboxInput, FileInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -30,6 +34,8 @@ MAX_GALLERY = 100
 # hashing cost of a big gallery without changing what the model sees.
 GALLERY_SIDE = 768
 THUMBNAIL = 384  # longest side of the images shown in the ranked gallery
+# The example images (files under assets/) that join the gallery with `include_examples`.
+GALLERY_EXAMPLES = ("mm-stop-sign.png", "mm-sunset.png", "mm-house.png", "mm-night-sky.png", "mm-apple.png")
 
 
 @dataclass
@@ -95,35 +101,65 @@ def shrunk(image: Image.Image, side: int) -> Image.Image:
     return copy
 
 
+@dataclass(frozen=True)
+class RankedImage:
+    """One gallery image in the ranking: its place (1 = best), name, cosine similarity, and the image."""
+
+    rank: int
+    name: str  # its file name ("upload" when it had none)
+    score: float  # cosine similarity with the query
+    image: Image.Image  # the gallery's upright RGB copy (at most GALLERY_SIDE px)
+
+
+@dataclass(frozen=True)
+class ImageRanking:
+    """The gallery ranked by how well each image fits the query, best first."""
+
+    query: str
+    images: list[RankedImage]
+
+
 def image_search(
-    ctx: TabContext,
+    ctx: TaskContext,
     query: str | None,
-    uploads: list[Any] | None = None,
+    images: list[Any] | None = None,
     include_examples: bool = True,
     model: str | None = None,
-    progress: Any = None,
-) -> tuple[list[tuple[Image.Image, str]], pd.DataFrame]:
-    """The gallery ranked by similarity to the query: (thumbnail, caption) pairs and a table of scores."""
+    progress: ProgressFn | None = None,
+) -> ImageRanking:
+    """Rank the gallery (example images if included, then `images`) by fit with the query; returns the ImageRanking.
+
+    `images` are files: paths, or Gradio's `{"path": ...}` file data.
+    """
     query = clean_query(query)
-    examples = [ctx.asset(name) for name in ctx.spec.examples]
-    gallery = collect_gallery(uploads, include_examples, examples, ctx.settings.max_image_pixels)
+    examples = [ctx.asset(name) for name in GALLERY_EXAMPLES]
+    gallery = collect_gallery(images, include_examples, examples, ctx.settings.max_image_pixels)
     with ctx.use(model, progress) as clip:
         image_vectors = clip.embed_images([item.image for item in gallery])
         query_vector = clip.embed_texts([query])[0]
     scores = image_vectors @ query_vector  # cosine similarity: both are unit vectors
-    order = rank(scores)
     ranked = [
-        (shrunk(gallery[i].image, THUMBNAIL), f"{place}. {gallery[i].name} · {scores[i]:.3f}")
-        for place, i in enumerate(order, start=1)
+        RankedImage(place, gallery[i].name, float(scores[i]), gallery[i].image)
+        for place, i in enumerate(rank(scores), start=1)
     ]
-    table = pd.DataFrame(
-        [
-            {"rank": place, "image": gallery[i].name, "score": round(float(scores[i]), 4)}
-            for place, i in enumerate(order, 1)
-        ],
-        columns=["rank", "image", "score"],
-    )
-    return ranked, table
+    return ImageRanking(query, ranked)
+
+
+RANKING_COLUMNS = ["rank", "image", "score"]
+
+
+def gallery_items(ranking: ImageRanking) -> list[tuple[Image.Image, str]]:
+    """The ranking as the tab's gallery: (thumbnail, "place. name · score") pairs, best first."""
+    return [(shrunk(item.image, THUMBNAIL), f"{item.rank}. {item.name} · {item.score:.3f}") for item in ranking.images]
+
+
+def ranking_frame(ranking: ImageRanking) -> pd.DataFrame:
+    """The ranking as the tab's table: rank, image name, score (4 decimals)."""
+    rows = [[item.rank, item.name, round(item.score, 4)] for item in ranking.images]
+    return pd.DataFrame(rows, columns=RANKING_COLUMNS)
+
+
+EXAMPLES = ("a sunset over the sea", "a house with a tree", "the moon at night", "a stop sign")  # queries for the tab
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -139,18 +175,16 @@ def build_tab(ctx: TabContext) -> None:
             button = gr.Button("Search", variant="primary")
         with gr.Column(scale=3):
             results = GalleryOutput(label="Best match first", columns=3, height=420, elem_id="image-search-results")
-            table = gr.Dataframe(headers=["rank", "image", "score"], label="Similarity (cosine)", interactive=False)
+            table = gr.Dataframe(headers=RANKING_COLUMNS, label="Similarity (cosine)", interactive=False)
     gr.Gallery(
-        [(ctx.asset(name), name) for name in ctx.spec.examples],
+        [(ctx.asset(name), name) for name in GALLERY_EXAMPLES],
         label="Example images",
         columns=8,
         height=190,
         interactive=False,
         allow_preview=False,
     )
-    gr.Examples(
-        [["a sunset over the sea"], ["a house with a tree"], ["the moon at night"], ["a stop sign"]], inputs=[query_box]
-    )
+    gr.Examples([[query] for query in EXAMPLES], inputs=[query_box])
 
     # The parameter names are the API's (`client.predict(query=..., images=[...], include_examples=..., model=...)`).
     @user_errors(ctx.spec.title)
@@ -161,7 +195,8 @@ def build_tab(ctx: TabContext) -> None:
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
-        return image_search(ctx, query, images, include_examples, model, progress)
+        ranking = image_search(ctx, query, images, include_examples, model, progress)
+        return gallery_items(ranking), ranking_frame(ranking)
 
     gr.on(
         [button.click, query_box.submit],

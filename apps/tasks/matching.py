@@ -1,7 +1,11 @@
-"""Image–text matching: an image and some texts in, the probability that each text describes the image out."""
+"""Image–text matching: an image and some texts in, the probability that each text describes the image out.
+
+The task function `match` returns `Matches`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -9,7 +13,8 @@ import pandas as pd
 
 from apps.core.errors import InputError
 from apps.core.images import ImageSource, prepare_image
-from apps.core.manager import LoadRequest
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -96,37 +101,66 @@ def parse_texts(text: str | None) -> list[str]:
     return texts
 
 
-def results_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Match:
+    """One text and the probability that it describes the image."""
+
+    text: str
+    probability: float
+
+    @property
+    def describes(self) -> bool:
+        """Whether the model thinks the text describes the image (probability at least MATCH_THRESHOLD)."""
+        return self.probability >= MATCH_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Each text's match with the image, in the order the texts were given."""
+
+    matches: list[Match]
+
+    @property
+    def best(self) -> Match:
+        """The text most likely to describe the image (the first of equals)."""
+        return max(self.matches, key=lambda match: match.probability)
+
+
+MATCH_COLUMNS = ["text", "probability", "describes the image"]
+
+
+def results_frame(result: Matches) -> pd.DataFrame:
     """Input order kept: text, probability that it describes the image, and a yes/no verdict."""
-    rows = [
-        {
-            "text": row["text"],
-            "probability": round(float(row["score"]), 4),
-            "describes the image": "yes" if row["score"] >= MATCH_THRESHOLD else "no",
-        }
-        for row in results
-    ]
-    return pd.DataFrame(rows, columns=["text", "probability", "describes the image"])
+    rows = [[match.text, round(match.probability, 4), "yes" if match.describes else "no"] for match in result.matches]
+    return pd.DataFrame(rows, columns=MATCH_COLUMNS)
 
 
-def summary_markdown(results: list[dict[str, Any]]) -> str:
+def summary_markdown(result: Matches) -> str:
     """One line naming the text most likely to describe the image."""
-    best = max(results, key=lambda row: row["score"])
-    return f"**Best match:** «{best['text']}» (probability {best['score']:.3f})"
+    best = result.best
+    return f"**Best match:** «{best.text}» (probability {best.probability:.3f})"
 
 
 def match(
-    ctx: TabContext, image: ImageSource, texts: str | None, model: str | None = None, progress: Any = None
-) -> tuple[pd.DataFrame, str]:
-    """Per text, the probability that it describes the image (a table), and the best match."""
+    ctx: TaskContext,
+    image: ImageSource,
+    texts: str | None,
+    model: str | None = None,
+    progress: ProgressFn | None = None,
+) -> Matches:
+    """How likely each text (one per line) describes the image; returns the Matches, in the texts' order."""
     prepared = prepare_image(image, ctx.settings.max_image_pixels)
     candidates = parse_texts(texts)
     with ctx.use(model, progress) as pipe:
         results = pipe({"image": prepared.working, "texts": candidates})
-    return results_frame(results), summary_markdown(results)
+    return Matches([Match(row["text"], float(row["score"])) for row in results])
 
 
 EXAMPLE_TEXTS = "a red apple on a table\na green car on a road\na drawing of a fruit"
+EXAMPLES = (  # (image under assets/, texts) rows
+    ("mm-apple.png", EXAMPLE_TEXTS),
+    ("mm-night-sky.png", "the moon and stars at night\na sunny beach\na city street"),
+)
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -140,22 +174,17 @@ def build_tab(ctx: TabContext) -> None:
         with gr.Column():
             best = gr.Markdown(label="Best match", elem_id="matching-best")
             table = gr.Dataframe(
-                headers=["text", "probability", "describes the image"],
+                headers=MATCH_COLUMNS,
                 label="Probability that each text describes the image",
                 interactive=False,
                 wrap=True,
             )
-    gr.Examples(
-        [
-            [ctx.asset("mm-apple.png"), EXAMPLE_TEXTS],
-            [ctx.asset("mm-night-sky.png"), "the moon and stars at night\na sunny beach\na city street"],
-        ],
-        inputs=[image_box, texts_box],
-    )
+    gr.Examples([[ctx.asset(name), texts] for name, texts in EXAMPLES], inputs=[image_box, texts_box])
 
     # The parameter names are the API's (`client.predict(image=..., texts=..., model=...)`).
     @user_errors(ctx.spec.title)
     def run(image: str | None, texts: str, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
-        return match(ctx, image, texts, model, progress)
+        result = match(ctx, image, texts, model, progress)
+        return results_frame(result), summary_markdown(result)
 
     gr.on([button.click], run, [image_box, texts_box, model_box], [table, best], api_name="match")

@@ -1,4 +1,8 @@
-"""Image narration: detect objects, say what is there in one sentence, and speak it with the TTS tab."""
+"""Image narration: detect objects, say what is there in one sentence, and speak it with the text-to-speech task.
+
+The task function `narrate` returns a `Narration`; it speaks through `ctx.run_task("tts", ...)` (the
+registry's text-to-speech task function), never by importing that task's module.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from apps.core.errors import InputError, ModelUnavailable, ShowcaseError
 from apps.core.images import ImageSource, PreparedImage, prepare_image
-from apps.core.manager import LoadRequest
-from apps.tasks import tts  # narration speaks with the text-to-speech tab's own function
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
 from apps.ui.components import CheckboxInput, ImageInput, SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -259,11 +263,28 @@ def draw_detections(image: Image.Image, detections: Sequence[Detection], scale: 
     return canvas
 
 
-# -- the tab's function -------------------------------------------------------------------------
+# -- the task function --------------------------------------------------------------------------
+
+Speech = tuple[int, np.ndarray]  # (sample rate, mono float32 samples)
+
+
+@dataclass(frozen=True)
+class Narration:
+    """What `narrate` saw and said: the boxed picture, the detections, the sentence and its speech."""
+
+    image: Image.Image  # the boxes drawn on the working copy (the input, shrunk to the app's pixel limit)
+    detections: list[Detection]  # above the threshold, best first, boxes in the original image's pixels
+    sentence: str  # "In this image there are two cats and a remote." (or NOTHING_SEEN)
+    speech: Speech | None  # the sentence read by the text-to-speech task; None if not asked for or not possible
+    speech_error: str = ""  # why the sentence could not be spoken, when speech was asked for
 
 
 def detect(
-    ctx: TabContext, image: ImageSource, threshold: Any = DEFAULT_THRESHOLD, model: str | None = None, progress=None
+    ctx: TaskContext,
+    image: ImageSource,
+    threshold: float = DEFAULT_THRESHOLD,
+    model: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> tuple[PreparedImage, list[Detection]]:
     """The prepared image and its detections above `threshold` (original pixel boxes, best first)."""
     prepared = prepare_image(image, ctx.settings.max_image_pixels)
@@ -273,32 +294,41 @@ def detect(
     return prepared, to_detections(raw, prepared)
 
 
-def speak(ctx: TabContext, sentence: str, progress=None) -> tuple[int, np.ndarray] | None:
-    """The sentence spoken by the text-to-speech tab's model; None (with a warning) if it cannot speak."""
-    try:
-        return tts.synthesize(ctx.for_task("tts"), sentence, progress=progress)
-    except ShowcaseError as exc:  # the picture and the sentence are still worth showing
-        gr.Warning(f"The sentence could not be spoken: {exc}")
-        return None
+def as_speech(result: Any) -> Speech:
+    """(rate, samples) of what the text-to-speech task returned: a result with `rate` and `samples`, or that pair."""
+    if hasattr(result, "rate") and hasattr(result, "samples"):
+        return int(result.rate), np.asarray(result.samples)
+    rate, samples = result
+    return int(rate), np.asarray(samples)
 
 
 def narrate(
-    ctx: TabContext,
+    ctx: TaskContext,
     image: ImageSource,
-    threshold: Any = DEFAULT_THRESHOLD,
-    spoken: bool = True,
+    threshold: float = DEFAULT_THRESHOLD,
+    speak: bool = True,
     model: str | None = None,
-    progress=None,
-) -> tuple[Image.Image, pd.DataFrame, str, tuple[int, np.ndarray] | None]:
-    """Boxes drawn on the image (the working copy), the detections table, the sentence, and its speech."""
+    progress: ProgressFn | None = None,
+) -> Narration:
+    """Detect the objects in `image`, name them in one sentence and (with `speak`) read it aloud; returns the Narration.
+
+    `model` is the detector. The sentence is spoken by the text-to-speech task with its configured voice;
+    if that fails (its model cannot load, …), the picture and the sentence are still returned, with
+    `speech_error` saying why.
+    """
     prepared, detections = detect(ctx, image, threshold, model, progress)
     annotated = draw_detections(prepared.working, detections, scale=prepared.scale)
     sentence = describe([d.label for d in detections], [d.score for d in detections])
-    audio = speak(ctx, sentence, progress) if spoken else None
-    return annotated, detections_frame(detections), sentence, audio
+    speech, speech_error = None, ""
+    if speak:
+        try:
+            speech = as_speech(ctx.run_task("tts", text=sentence, model=None, progress=progress))
+        except ShowcaseError as exc:  # the picture and the sentence are still worth showing
+            speech_error = str(exc)
+    return Narration(annotated, detections, sentence, speech, speech_error)
 
 
-EXAMPLES = ("vision-cat.jpg", "vision-coffee.jpg", "vision-street.png")
+EXAMPLES = ("vision-cat.jpg", "vision-coffee.jpg", "vision-street.png")  # files under assets/
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -332,8 +362,10 @@ def build_tab(ctx: TabContext) -> None:
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
-        drawn, frame, text, speech = narrate(ctx, image, threshold, speak, model, progress)
-        return drawn, text, speech, frame
+        result = narrate(ctx, image, threshold, speak, model, progress)
+        if result.speech_error:
+            gr.Warning(f"The sentence could not be spoken: {result.speech_error}")
+        return result.image, result.sentence, result.speech, detections_frame(result.detections)
 
     gr.on(
         [button.click],

@@ -4,6 +4,9 @@ SAM has no point-prompt pipeline, so `PointSegmenter` wraps `SamModel` + `SamPro
 manager loads it like any other model. The heavy image encoder runs once per image (embeddings are
 kept in a small LRU keyed by the image's content hash); each further click runs only the prompt
 encoder and the mask decoder.
+
+The task function `segment` returns a `Segmentation`; the /segment endpoint gives its mask as a PNG and
+its summary as JSON (`summary_json`), which the tab shows as tables.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from PIL import Image, ImageDraw
 
 from apps.core.errors import InputError
 from apps.core.images import ImageSource, image_hash, prepare_image
-from apps.core.manager import LoadRequest
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
 from apps.shared.cache import LRUCache
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
@@ -33,7 +37,7 @@ DISPLAY_SIDE = 1024  # the clickable preview's longest side; points map back to 
 FOREGROUND, BACKGROUND = 1, 0
 MASK_COLOUR = (30, 144, 255)
 POINT_COLOURS = {FOREGROUND: (34, 197, 94), BACKGROUND: (239, 68, 68)}
-EXAMPLES = ("vision-cat.jpg", "vision-shapes.png", "vision-coffee.jpg")
+EXAMPLES = ("vision-cat.jpg", "vision-shapes.png", "vision-coffee.jpg")  # files under assets/
 
 Point = tuple[float, float, int]  # x, y in original pixels; label 1 = object, 0 = background
 
@@ -189,15 +193,36 @@ def mask_image(mask: np.ndarray) -> Image.Image:
     return Image.fromarray(mask.astype(np.uint8) * 255, "L")
 
 
+@dataclass(frozen=True)
+class Segmentation:
+    """What `segment` cut out: the chosen mask at the image's original size and every candidate's score."""
+
+    mask: np.ndarray  # bool (height, width) at the original size, True = the object
+    scores: list[float]  # SAM's predicted IoU of each candidate mask, in its order
+    chosen: int  # which candidate `mask` is, 1-based
+    area: float  # the fraction of the image the mask covers
+    points: list[Point]  # the points it was given, in original pixels (label 1 object, 0 background)
+    size: tuple[int, int]  # the image's (width, height)
+
+    @property
+    def score(self) -> float:
+        """The chosen mask's score."""
+        return self.scores[self.chosen - 1]
+
+
 def segment(
-    ctx: TabContext,
+    ctx: TaskContext,
     image: ImageSource,
     points: Any,
-    mask_index: Any = 0,
+    mask_index: int = 0,
     model: str | None = None,
-    progress=None,
-) -> tuple[Image.Image, dict[str, Any]]:
-    """The chosen mask at the image's original size (white = object) and a summary with every candidate's score."""
+    progress: ProgressFn | None = None,
+) -> Segmentation:
+    """Cut out the object the points show; returns the Segmentation (the chosen mask and every candidate's score).
+
+    `points` are `[x, y, label]` in original pixels (a list or its JSON text); `mask_index` 0 picks the
+    best-scoring of SAM's candidates, 1…n that candidate.
+    """
     prepared = prepare_image(image, ctx.settings.max_image_pixels)
     parsed = parse_points(points, prepared.size)
     working = [prepared.to_working_point(x, y) for x, y, _ in parsed]
@@ -206,15 +231,19 @@ def segment(
         masks, scores = segmenter.segment(prepared.working, working, labels)
     chosen = choose_mask(scores, mask_index)
     mask = prepared.to_original_mask(masks[chosen])
-    summary = {
-        "scores": [round(float(score), 4) + 0.0 for score in scores],  # + 0.0: no "-0.0"
-        "mask": chosen + 1,
-        "score": round(float(scores[chosen]), 4) + 0.0,
-        "area": round(float(mask.mean()), 4),
-        "points": [[round(x, 1), round(y, 1), label] for x, y, label in parsed],
-        "size": list(prepared.size),
+    return Segmentation(mask, [float(score) for score in scores], chosen + 1, float(mask.mean()), parsed, prepared.size)
+
+
+def summary_json(result: Segmentation) -> dict[str, Any]:
+    """The /segment endpoint's summary: scores, the chosen mask (1-based), its score and area, points, size."""
+    return {
+        "scores": [round(score, 4) + 0.0 for score in result.scores],  # + 0.0: no "-0.0"
+        "mask": result.chosen,
+        "score": round(result.score, 4) + 0.0,
+        "area": round(result.area, 4),
+        "points": [[round(x, 1), round(y, 1), label] for x, y, label in result.points],
+        "size": list(result.size),
     }
-    return mask_image(mask), summary
 
 
 # -- the clickable preview ----------------------------------------------------------------------
@@ -280,7 +309,7 @@ def points_markdown(points: Sequence[Sequence[float]] | None) -> str:
 
 
 def summary_markdown(summary: dict[str, Any] | None) -> str:
-    """The /segment summary as a person reads it: which mask is shown, its score and area, every candidate."""
+    """The /segment summary (`summary_json`) as a person reads it: the mask shown, its score and area, all scores."""
     if not summary or not summary.get("scores"):
         return "**Masks**: click on the object to see SAM's candidate masks and their scores."
     scores, chosen = summary["scores"], summary["mask"]
@@ -383,7 +412,8 @@ def build_tab(ctx: TabContext) -> None:
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
-        return segment(ctx, image, points, mask_index, model, progress)
+        result = segment(ctx, image, points, mask_index, model, progress)
+        return mask_image(result.mask), summary_json(result)
 
     @user_errors(ctx.spec.title)
     def segmentation_draw(

@@ -1,14 +1,19 @@
-"""Visual question answering: an image and a question about it in, a short answer out."""
+"""Visual question answering: an image and a question about it in, a short answer out.
+
+The task function `answer` returns an `Answer`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from apps.core.errors import InputError
 from apps.core.images import ImageSource, prepare_image
-from apps.core.manager import LoadRequest
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -90,16 +95,36 @@ def clean_question(question: str | None) -> str:
     return question
 
 
-def answer(
-    ctx: TabContext, image: ImageSource, question: str | None, model: str | None = None, progress: Any = None
-) -> str:
+@dataclass(frozen=True)
+class Answer:
     """The model's answer to a question about an image."""
+
+    text: str  # "" when the model answered nothing
+    score: float | None = None  # a classifier's confidence (ViLT); None for a generated answer (BLIP)
+
+
+def answer(
+    ctx: TaskContext,
+    image: ImageSource,
+    question: str | None,
+    model: str | None = None,
+    progress: ProgressFn | None = None,
+) -> Answer:
+    """Answer a question about the image; returns the Answer (with a confidence when the model gives one)."""
     prepared = prepare_image(image, ctx.settings.max_image_pixels)
     question = clean_question(question)
     with ctx.use(model, progress) as pipe:
         results = pipe({"image": prepared.working, "question": question}, max_new_tokens=MAX_ANSWER_TOKENS)
-    text = results[0]["answer"].strip()
-    return text or "(the model gave an empty answer)"
+    best = results[0]
+    return Answer(best["answer"].strip(), None if best["score"] is None else float(best["score"]))
+
+
+EMPTY_ANSWER = "(the model gave an empty answer)"  # what the endpoint says rather than an empty string
+EXAMPLES = (  # (image under assets/, question) rows
+    ("mm-stop-sign.png", "What does the sign say?"),
+    ("mm-house.png", "What colour is the door?"),
+    ("mm-night-sky.png", "Is it day or night?"),
+)
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -112,18 +137,11 @@ def build_tab(ctx: TabContext) -> None:
             button = gr.Button("Answer", variant="primary")
         with gr.Column():
             result = gr.Textbox(label="Answer", interactive=False, elem_id="vqa-answer")
-    gr.Examples(
-        [
-            [ctx.asset("mm-stop-sign.png"), "What does the sign say?"],
-            [ctx.asset("mm-house.png"), "What colour is the door?"],
-            [ctx.asset("mm-night-sky.png"), "Is it day or night?"],
-        ],
-        inputs=[image_box, question_box],
-    )
+    gr.Examples([[ctx.asset(name), question] for name, question in EXAMPLES], inputs=[image_box, question_box])
 
     # The parameter names are the API's (`client.predict(image=..., question=..., model=...)`).
     @user_errors(ctx.spec.title)
     def run(image: str | None, question: str, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
-        return answer(ctx, image, question, model, progress)
+        return answer(ctx, image, question, model, progress).text or EMPTY_ANSWER
 
     gr.on([button.click, question_box.submit], run, [image_box, question_box, model_box], [result], api_name="answer")
