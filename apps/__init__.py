@@ -5,7 +5,7 @@ Adding a task is one module in `apps/` plus one entry here. Nothing else names a
 
 from __future__ import annotations
 
-from apps.core.spec import ModelCard, TaskSpec
+from apps.core.spec import Asset, Kind, ModelCard, Request, TaskSpec
 from apps.finder import tab as finder
 from apps.shared import chat_engine, clip
 from apps.shared.voices import VOICES
@@ -56,6 +56,7 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/translate",),
         build=translation.build_tab,
         load=translation.load_translation,
+        run=translation.run_translation,
         pipeline_tag="translation",
         default=ModelCard(
             "facebook/nllb-200-distilled-600M", "615M", "2.46 GB", "CC-BY-NC-4.0", note="200 languages, non-commercial"
@@ -139,6 +140,21 @@ TASKS: tuple[TaskSpec, ...] = (
             ModelCard("openai/whisper-base", "72.6M", "290 MB", "Apache-2.0", note="multilingual, translates"),
         ),
         examples=("audio-speech-en.wav",),
+        run=asr.transcribe,
+        takes=(Kind.AUDIO,),
+        gives=Kind.TEXT,
+        requests=(
+            Request(
+                "/transcribe",
+                {
+                    "audio": Asset("audio-speech-en.wav"),
+                    "language": "",
+                    "task": "transcribe",
+                    "timestamps": True,
+                    "model": "",
+                },
+            ),
+        ),
     ),
     TaskSpec(
         key="tts",
@@ -156,6 +172,12 @@ TASKS: tuple[TaskSpec, ...] = (
             ModelCard("kakao-enterprise/vits-ljs", "36.3M", "145 MB", "MIT", note="English; needs espeak-ng"),
             *(card for language, card in VOICES.items() if language != "English"),
         ),
+        run=tts.synthesize,
+        takes=(Kind.TEXT,),
+        gives=Kind.AUDIO,
+        requests=(
+            Request("/speak", {"text": "Open models can speak. This sentence was made by one of them!", "model": ""}),
+        ),
     ),
     TaskSpec(
         key="audio_classification",
@@ -168,6 +190,15 @@ TASKS: tuple[TaskSpec, ...] = (
         pipeline_tag="zero-shot-audio-classification",
         default=ModelCard("laion/clap-htsat-unfused", "153M", "615 MB", "Apache-2.0"),
         examples=("audio-chime.flac", "audio-rain.ogg", "audio-speech-en.wav"),
+        run=audio_classification.classify_audio,
+        takes=(Kind.AUDIO,),
+        gives=Kind.LABELS,
+        requests=(
+            Request(
+                "/classify_audio",
+                {"audio": Asset("audio-chime.flac"), "labels": "a chime, rain, a person speaking", "model": ""},
+            ),
+        ),
     ),
     TaskSpec(
         key="speech_translation",
@@ -179,6 +210,20 @@ TASKS: tuple[TaskSpec, ...] = (
         build=speech_translation.build_tab,
         uses=("asr", "translation", "tts"),
         examples=("audio-speech-en.wav",),
+        run=speech_translation.speech_translate,
+        takes=(Kind.AUDIO,),
+        gives=Kind.AUDIO,
+        requests=(
+            Request(
+                "/speech_translate",
+                {
+                    "audio": Asset("audio-speech-en.wav"),
+                    "source_language": "English",
+                    "target_language": "French",
+                    "asr_model": "",
+                },
+            ),
+        ),
     ),
     # -- Vision ----------------------------------------------------------------------------------
     TaskSpec(

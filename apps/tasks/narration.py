@@ -276,7 +276,7 @@ def detect(
 def speak(ctx: TabContext, sentence: str, progress=None) -> tuple[int, np.ndarray] | None:
     """The sentence spoken by the text-to-speech tab's model; None (with a warning) if it cannot speak."""
     try:
-        return tts.synthesize(ctx.for_task("tts"), sentence, progress=progress)
+        return tts.synthesize(ctx.for_task("tts"), sentence, progress=progress).audio
     except ShowcaseError as exc:  # the picture and the sentence are still worth showing
         gr.Warning(f"The sentence could not be spoken: {exc}")
         return None
