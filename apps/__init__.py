@@ -55,7 +55,7 @@ TASKS: tuple[TaskSpec, ...] = (
             Request(
                 "/chat",
                 {
-                    "message": "hi",
+                    "message": "What is the capital of France?",
                     "history": [],
                     "system_prompt": "",
                     "max_new_tokens": 16,
@@ -90,10 +90,10 @@ TASKS: tuple[TaskSpec, ...] = (
             Request(
                 "/translate",
                 {
-                    "text": "hello world",
+                    "text": "Hello world.",
                     "source_language": "English",
                     "target_language": "French",
-                    "engine": "Translation model",
+                    "engine": translation.TRANSLATION_MODEL,
                     "model": "",
                 },
             ),
@@ -123,7 +123,14 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/summarize",),
         requests=(
             Request(
-                "/summarize", {"text": "The cat sits on the mat. " * 3, "min_tokens": 1, "max_tokens": 8, "model": ""}
+                "/summarize",
+                {
+                    "text": "The council approved a plan to turn the old railway line into a park. "
+                    "Work starts next spring and should take two years.",
+                    "min_tokens": 5,
+                    "max_tokens": 30,
+                    "model": "",
+                },
             ),
         ),
         build=summarization.build_tab,
@@ -141,7 +148,9 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Language",
         description="How close in meaning are these sentences? Cosine similarity of sentence embeddings.",
         api_names=("/similarity",),
-        requests=(Request("/similarity", {"sentences": "A cat sits.\nA kitten sits.", "model": ""}),),
+        requests=(
+            Request("/similarity", {"sentences": "A cat sits on the mat.\nA kitten is sitting on a rug.", "model": ""}),
+        ),
         build=similarity.build_tab,
         load=embeddings.load_sentence_transformer,
         run=similarity.similarity,
@@ -169,7 +178,13 @@ TASKS: tuple[TaskSpec, ...] = (
         requests=(
             Request(
                 "/search",
-                {"query": "pets", "corpus": "a cat\nthe market", "corpus_file": None, "top_k": 1, "model": ""},
+                {
+                    "query": "Which passage is about a pet?",
+                    "corpus": "A cat sleeps on the sofa.\nThe stock market closed higher.",
+                    "corpus_file": None,
+                    "top_k": 1,
+                    "model": "",
+                },
             ),
         ),
         build=search.build_tab,
@@ -205,7 +220,7 @@ TASKS: tuple[TaskSpec, ...] = (
                     "audio": Asset("audio-speech-en.wav"),
                     "language": "",
                     "task": "transcribe",
-                    "timestamps": False,
+                    "timestamps": True,
                     "model": "",
                 },
             ),
@@ -219,6 +234,9 @@ TASKS: tuple[TaskSpec, ...] = (
             ModelCard("openai/whisper-base", "72.6M", "290 MB", "Apache-2.0", note="multilingual, translates"),
         ),
         examples=("audio-speech-en.wav",),
+        run=asr.transcribe,
+        takes=(Kind.AUDIO,),
+        gives=Kind.TEXT,
     ),
     TaskSpec(
         key="tts",
@@ -226,7 +244,9 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Audio",
         description="Text to speech with a VITS voice, sentence by sentence; play or download the WAV.",
         api_names=("/speak",),
-        requests=(Request("/speak", {"text": "hello world", "model": ""}),),
+        requests=(
+            Request("/speak", {"text": "Open models can speak. This sentence was made by one of them!", "model": ""}),
+        ),
         build=tts.build_tab,
         load=tts.load_tts,
         pipeline_tag="text-to-speech",
@@ -238,6 +258,8 @@ TASKS: tuple[TaskSpec, ...] = (
             *(card for language, card in VOICES.items() if language != "English"),
         ),
         run=tts.synthesize,
+        takes=(Kind.TEXT,),
+        gives=Kind.AUDIO,
     ),
     TaskSpec(
         key="audio_classification",
@@ -246,13 +268,19 @@ TASKS: tuple[TaskSpec, ...] = (
         description="Which of your labels describes this sound? CLAP compares the sound with each label, no training.",
         api_names=("/classify_audio",),
         requests=(
-            Request("/classify_audio", {"audio": Asset("audio-speech-en.wav"), "labels": "speech, rain", "model": ""}),
+            Request(
+                "/classify_audio",
+                {"audio": Asset("audio-chime.flac"), "labels": "a chime, rain, a person speaking", "model": ""},
+            ),
         ),
         build=audio_classification.build_tab,
         load=audio_classification.load_clap,
         pipeline_tag="zero-shot-audio-classification",
         default=ModelCard("laion/clap-htsat-unfused", "153M", "615 MB", "Apache-2.0"),
         examples=("audio-chime.flac", "audio-rain.ogg", "audio-speech-en.wav"),
+        run=audio_classification.classify_audio,
+        takes=(Kind.AUDIO,),
+        gives=Kind.LABELS,
     ),
     TaskSpec(
         key="speech_translation",
@@ -275,6 +303,9 @@ TASKS: tuple[TaskSpec, ...] = (
         build=speech_translation.build_tab,
         uses=("asr", "translation", "tts"),
         examples=("audio-speech-en.wav",),
+        run=speech_translation.speech_translate,
+        takes=(Kind.AUDIO,),
+        gives=Kind.AUDIO,
     ),
     # -- Vision ----------------------------------------------------------------------------------
     TaskSpec(
@@ -285,7 +316,7 @@ TASKS: tuple[TaskSpec, ...] = (
         "read aloud by the text-to-speech task's voice.",
         api_names=("/narrate",),
         requests=(
-            Request("/narrate", {"image": Asset("mm-apple.png"), "threshold": 0.5, "speak": False, "model": ""}),
+            Request("/narrate", {"image": Asset("vision-cat.jpg"), "threshold": 0.5, "speak": False, "model": ""}),
         ),
         build=narration.build_tab,
         uses=("tts",),
@@ -318,7 +349,8 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/segment",),
         requests=(
             Request(
-                "/segment", {"image": Asset("mm-apple.png"), "points": [[100, 100, 1]], "mask_index": 0, "model": ""}
+                "/segment",
+                {"image": Asset("vision-shapes.png"), "points": [[110, 190, 1]], "mask_index": 0, "model": ""},
             ),
         ),
         build=segmentation.build_tab,
@@ -338,7 +370,7 @@ TASKS: tuple[TaskSpec, ...] = (
         description="How far away is each part of the picture? A relative depth map (bright = near), "
         "and the raw values as a 16-bit PNG.",
         api_names=("/depth",),
-        requests=(Request("/depth", {"image": Asset("mm-apple.png"), "model": ""}),),
+        requests=(Request("/depth", {"image": Asset("vision-street.png"), "model": ""}),),
         build=depth.build_tab,
         load=depth.load_depth_estimator,
         run=depth.estimate_depth,
@@ -356,7 +388,11 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Multimodal",
         description="Ask a question about an image and get a short answer.",
         api_names=("/answer",),
-        requests=(Request("/answer", {"image": Asset("mm-apple.png"), "question": "what is it?", "model": ""}),),
+        requests=(
+            Request(
+                "/answer", {"image": Asset("mm-stop-sign.png"), "question": "What does the sign say?", "model": ""}
+            ),
+        ),
         build=vqa.build_tab,
         load=vqa.load_vqa_pipeline,
         run=vqa.answer,
@@ -381,7 +417,7 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Multimodal",
         description="A one-sentence description of an image; optionally, words the caption should start with.",
         api_names=("/caption",),
-        requests=(Request("/caption", {"image": Asset("mm-apple.png"), "prefix": "", "model": ""}),),
+        requests=(Request("/caption", {"image": Asset("mm-sunset.png"), "prefix": "", "model": ""}),),
         build=captioning.build_tab,
         load=captioning.load_captioner,
         run=captioning.caption,
@@ -398,7 +434,9 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Multimodal",
         description="How likely is it that each text describes the image? BLIP's image–text matching head.",
         api_names=("/match",),
-        requests=(Request("/match", {"image": Asset("mm-apple.png"), "texts": "an apple\na car", "model": ""}),),
+        requests=(
+            Request("/match", {"image": Asset("mm-apple.png"), "texts": "a red apple\na green car", "model": ""}),
+        ),
         build=matching.build_tab,
         load=matching.load_matcher,
         run=matching.match,
@@ -421,7 +459,7 @@ TASKS: tuple[TaskSpec, ...] = (
         requests=(
             Request(
                 "/image_search",
-                {"query": "an apple", "images": [Asset("mm-apple.png")], "include_examples": False, "model": ""},
+                {"query": "a red apple", "images": [Asset("mm-apple.png")], "include_examples": True, "model": ""},
             ),
         ),
         build=image_search.build_tab,
@@ -442,7 +480,8 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/classify_image",),
         requests=(
             Request(
-                "/classify_image", {"image": Asset("mm-apple.png"), "labels": "apple, car", "template": "", "model": ""}
+                "/classify_image",
+                {"image": Asset("mm-apple.png"), "labels": "apple, banana, car", "template": "", "model": ""},
             ),
         ),
         build=image_classification.build_tab,

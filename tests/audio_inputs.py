@@ -1,15 +1,24 @@
-"""Audio files the audio tabs' tests send: every rate, layout and sample type people upload, and bad files.
+"""What the audio tasks' tests share: audio files of every rate, layout and sample type people upload
+(and bad ones), a task context on the tiny kit's models, and the reference request sent as a client would.
 
-`make_inputs(folder, max_seconds)` writes them once per test module; names say what each one is.
+`make_inputs(folder, max_seconds)` writes the files once per test module; names say what each one is.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
+from gradio_client import Client, handle_file
+
+from apps import SPECS
+from apps.core.manager import ModelManager
+from apps.core.refs import ModelRef
+from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import Asset, Request, TaskContext
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEECH = ROOT / "assets" / "audio-speech-en.wav"
@@ -65,3 +74,31 @@ def make_inputs(folder: Path, max_seconds: float) -> dict[str, Path]:
     # Over the limit by ten seconds, at 1 kHz so the file stays small.
     sf.write(paths["too-long.wav"], np.zeros(int((max_seconds + 10) * 1_000), dtype=np.int16), 1_000)
     return paths
+
+
+def kit_context(kit: Path, key: str, *others: str, settings: Settings | None = None) -> TaskContext:
+    """A TaskContext of task `key`, offline, on the tiny kit's models for it and the `others` it calls."""
+    keys = (key, *others)
+    manager = ModelManager(
+        loaders={name: SPECS[name].load for name in keys if SPECS[name].load is not None},
+        selection=ModelSelection({name: ModelRef(str(kit / name)) for name in keys if SPECS[name].load is not None}),
+        budget=None,
+        device="cpu",
+        offline=True,
+    )
+    return TaskContext(SPECS[key], settings or Settings(), manager, SPECS)
+
+
+def send(client: Client, request: Request) -> Any:
+    """The reference request sent by name, its `Asset`s uploaded as files; returns the endpoint's answer."""
+    inputs = {
+        name: handle_file(str(value.path)) if isinstance(value, Asset) else value
+        for name, value in request.inputs.items()
+    }
+    return client.predict(**inputs, api_name=request.api_name)
+
+
+def endpoint_parameters(client: Client, api_name: str) -> list[str]:
+    """The public parameter names of an endpoint, as the live API lists them."""
+    endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"][api_name]
+    return [parameter["parameter_name"] for parameter in endpoint["parameters"]]

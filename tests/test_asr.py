@@ -1,13 +1,16 @@
-"""Speech recognition: pure helpers, every kind of input through the API, long audio, a multilingual Whisper."""
+"""Speech recognition: pure helpers, the task function's Transcript, every kind of input through the API,
+long audio, a multilingual Whisper."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from audio_inputs import BAD, GOOD, LONG, SILENCE, make_inputs
+import soundfile as sf
+from audio_inputs import BAD, GOOD, LONG, SILENCE, SPEECH, endpoint_parameters, kit_context, make_inputs, send
 from gradio_client import Client, handle_file
 
 from apps import SPECS
@@ -15,19 +18,19 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
+from apps.core.spec import Kind, TaskContext
+from apps.shared.languages import whisper_code
 from apps.tasks.asr import (
     Segment,
     Transcript,
     _call_kwargs,
     _window_segments,
     language_choices,
-    language_code,
     load_asr,
     segments_frame,
     summary,
     transcribe,
 )
-from apps.ui.context import TabContext
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +51,15 @@ def windows_in(info: str) -> int:
     ("text", "code"),
     [("", None), ("  ", None), (None, None), ("French", "fr"), ("fr", "fr"), ("ENGLISH", "en"), ("Castilian", "es")],
 )
-def test_language_code(text: str | None, code: str | None) -> None:
-    assert language_code(text) == code
+def test_whisper_code(text: str | None, code: str | None) -> None:
+    assert whisper_code(text) == code
 
 
 def test_unknown_language_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="does not know the language"):
-        language_code("Klingon")
+        whisper_code("Klingon")
+    with pytest.raises(InputError, match="must be a name or code"):
+        whisper_code(42)  # type: ignore[arg-type]
 
 
 def test_language_choices_start_with_detect() -> None:
@@ -101,11 +106,54 @@ def test_call_kwargs_by_model_kind() -> None:
 
 def test_summary_says_what_was_heard() -> None:
     heard = Transcript(text="hi", duration=75, windows=3, source_rate=44_100, channels=2)
-    assert summary(heard, "transcribe") == (
-        "1:15 of audio (2 channel(s) at 44,100 Hz) transcribed in 3 window(s) of up to 30 s."
-    )
-    assert "silent" in summary(Transcript(text="", duration=2, windows=0, silent=True), "transcribe")
-    assert "No speech was recognised" in summary(Transcript(text="", duration=2, windows=1), "translate")
+    assert summary(heard) == "1:15 of audio (2 channel(s) at 44,100 Hz) transcribed in 3 window(s) of up to 30 s."
+    assert "silent" in summary(Transcript(text="", duration=2, windows=0, silent=True))
+    nothing = summary(Transcript(text="", duration=2, windows=1, task="translate"))
+    assert "translated into English in 1 window(s)" in nothing and "No speech was recognised" in nothing
+
+
+# -- the task function, on the tiny Whisper --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def asr_context(tiny_models_file: Path) -> TaskContext:
+    return kit_context(tiny_models_file.parent, "asr")
+
+
+def test_transcribe_gives_a_transcript(asr_context: TaskContext, inputs: dict[str, Path]) -> None:
+    result = transcribe(asr_context, str(inputs["speech-48k-stereo.flac"]), "English", "transcribe", True)
+    assert isinstance(result, Transcript) and result.text.strip() and not result.silent
+    assert (result.task, result.language, result.windows) == ("transcribe", "en", 1)
+    assert (result.source_rate, result.channels) == (48_000, 2)
+    assert result.duration == pytest.approx(sf.info(SPEECH).duration, abs=0.01)  # the asset, resampled
+    assert result.segments and all(isinstance(segment, Segment) for segment in result.segments)
+    assert all(0 <= s.start <= s.end <= result.duration + 0.01 and s.text for s in result.segments)
+
+
+def test_transcribe_takes_samples_and_reports_silence(asr_context: TaskContext, inputs: dict[str, Path]) -> None:
+    samples, rate = sf.read(inputs["speech-8k-int16.wav"], dtype="float32")
+    heard = transcribe(asr_context, (rate, samples))  # Kind.AUDIO as (rate, samples): what TTS gives
+    assert heard.text.strip() and heard.segments == [] and heard.source_rate == 8_000
+    silent = transcribe(asr_context, str(inputs[SILENCE]))
+    assert silent == Transcript(text="", duration=2.0, windows=0, silent=True, source_rate=48_000, channels=1)
+
+
+def test_the_registry_runs_transcribe(asr_context: TaskContext, inputs: dict[str, Path]) -> None:
+    spec = SPECS["asr"]
+    assert spec.run is transcribe and spec.takes == (Kind.AUDIO,) and spec.gives == Kind.TEXT
+    result = asr_context.run_task("asr", audio=str(inputs["speech-22k.ogg"]), language="", model="")
+    assert isinstance(result, Transcript) and result.text.strip()
+    (request,) = spec.requests
+    public = [name for name in inspect.signature(transcribe).parameters if name not in ("ctx", "progress")]
+    assert request.api_name == "/transcribe" and list(request.inputs) == public
+
+
+def test_the_reference_request_names_every_parameter_and_answers(client: Client) -> None:
+    (request,) = SPECS["asr"].requests
+    assert endpoint_parameters(client, request.api_name) == list(request.inputs)
+    text, info, table = send(client, request)
+    assert text.strip() and "0:06 of audio (1 channel(s) at 16,000 Hz) transcribed in 1 window(s)" in info
+    assert table["headers"] == ["start", "end", "text"] and table["data"]
 
 
 # -- through the API, on the tiny Whisper -------------------------------------------------------
@@ -192,10 +240,10 @@ def test_multilingual_whisper_takes_a_language_and_translates(tmp_path: Path, in
         budget=None,
         device="cpu",
     )
-    ctx = TabContext(SPECS["asr"], Settings(), manager, SPECS)
+    ctx = TaskContext(SPECS["asr"], Settings(), manager, SPECS)
     audio = str(inputs["speech-22k.ogg"])
     for language, task, stamps in (("French", "translate", False), ("", "transcribe", True), ("de", "transcribe", 0)):
         result = transcribe(ctx, audio, language, task, bool(stamps))
         assert result.windows == 1 and result.source_rate == 22_050
-        assert result.text.strip()
+        assert result.text.strip() and result.task == task and result.language == whisper_code(language)
         assert bool(result.segments) == bool(stamps)

@@ -1,17 +1,22 @@
-"""Zero-shot audio classification: label parsing, score averaging, every kind of input through the API."""
+"""Zero-shot audio classification: label parsing, score averaging, the task function's scores, every kind
+of input through the API."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
-from audio_inputs import BAD, GOOD, LONG, SILENCE, make_inputs
+import soundfile as sf
+from audio_inputs import BAD, GOOD, LONG, SILENCE, SPEECH, endpoint_parameters, kit_context, make_inputs, send
 from gradio_client import Client, handle_file
 
+from apps import SPECS
 from apps.core.errors import InputError
-from apps.core.labels import MAX_LABELS
+from apps.core.labels import MAX_LABELS, LabelScores
 from apps.core.settings import Settings
-from apps.tasks.audio_classification import average_scores, parse_labels
+from apps.core.spec import Kind, TaskContext
+from apps.tasks.audio_classification import AudioLabelScores, average_scores, classify_audio, parse_labels
 
 LABELS = "speech, a musical tone, rain, silence"
 
@@ -64,6 +69,54 @@ def test_average_scores_over_windows() -> None:
     assert list(average_scores(windows, ["b", "a"])) == ["a", "b"]  # best first
 
 
+def test_label_scores_best_first() -> None:
+    scores = LabelScores({"rain": 0.7, "a chime": 0.2, "a voice": 0.1})
+    assert scores.best == "rain" and scores.labels == ["rain", "a chime", "a voice"]
+
+
+# -- the task function, on the tiny CLAP -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clap_context(tiny_models_file: Path) -> TaskContext:
+    return kit_context(tiny_models_file.parent, "audio_classification")
+
+
+def test_classify_audio_gives_label_scores(clap_context: TaskContext, inputs: dict[str, Path]) -> None:
+    result = classify_audio(clap_context, str(inputs["speech-44k-stereo-float.wav"]), "speech, Speech, rain,  music")
+    assert isinstance(result, AudioLabelScores) and isinstance(result, LabelScores)
+    assert sorted(result.labels) == ["music", "rain", "speech"]  # repeats dropped, spaces collapsed
+    scores = list(result.scores.values())
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1.0, abs=1e-4)
+    assert result.best == result.labels[0] and result.windows == 1
+    assert result.duration == pytest.approx(sf.info(SPEECH).duration, abs=0.01)  # the asset, resampled
+
+
+def test_long_sound_is_averaged_over_windows(clap_context: TaskContext, inputs: dict[str, Path]) -> None:
+    result = classify_audio(clap_context, str(inputs[LONG]), "speech, music")
+    assert 18 <= result.windows <= 23 and result.duration == pytest.approx(180.0)
+    assert sum(result.scores.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_the_registry_runs_classify_audio(clap_context: TaskContext) -> None:
+    spec = SPECS["audio_classification"]
+    assert spec.run is classify_audio and spec.takes == (Kind.AUDIO,) and spec.gives == Kind.LABELS
+    (request,) = spec.requests
+    result = clap_context.run_task("audio_classification", audio=str(request.inputs["audio"].path), labels="a, b")
+    assert isinstance(result, AudioLabelScores) and set(result.labels) == {"a", "b"}
+    public = [name for name in inspect.signature(classify_audio).parameters if name not in ("ctx", "progress")]
+    assert request.api_name == "/classify_audio" and list(request.inputs) == public
+
+
+def test_the_reference_request_names_every_parameter_and_answers(client: Client) -> None:
+    (request,) = SPECS["audio_classification"].requests
+    assert endpoint_parameters(client, request.api_name) == list(request.inputs)
+    assert_scores(send(client, request), parse_labels(request.inputs["labels"]))
+
+
+# -- through the API -------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("name", [*GOOD, SILENCE])
 def test_every_format_through_the_api(client: Client, inputs: dict[str, Path], name: str) -> None:
     result = client.predict(handle_file(str(inputs[name])), LABELS, "", api_name="/classify_audio")
@@ -88,7 +141,7 @@ def test_three_minutes_are_heard_in_windows(
 
 
 def test_example_assets_classify(client: Client) -> None:
-    for name in ("audio-chime.flac", "audio-rain.ogg", "audio-speech-en.wav"):
+    for name in SPECS["audio_classification"].examples:
         result = client.predict(handle_file(f"assets/{name}"), "a chime, rain, a voice", "", api_name="/classify_audio")
         assert_scores(result, ["a chime", "rain", "a voice"])
 

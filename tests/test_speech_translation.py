@@ -1,13 +1,19 @@
-"""Speech translation: language checks, voice choice, and the whole chain through the API on tiny models."""
+"""Speech translation: language checks, voice choice, the staged task function on tiny models and how it
+calls the other tasks, and the whole chain through the API."""
 
 from __future__ import annotations
 
+import ast
+import inspect
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
-from audio_inputs import BAD, GOOD, LONG, SILENCE, make_inputs
+from audio_inputs import BAD, GOOD, LONG, SILENCE, endpoint_parameters, kit_context, make_inputs, send
 from gradio_client import Client, handle_file
 
 from apps import SPECS, VOICES
@@ -16,8 +22,22 @@ from apps.core.errors import InputError
 from apps.core.manager import ModelManager
 from apps.core.refs import ModelRef
 from apps.core.settings import ModelSelection, Settings
-from apps.tasks.speech_translation import check_languages, choose_voice, language_defaults, whisper_language
-from apps.ui.context import TabContext
+from apps.core.spec import Kind, TaskContext
+from apps.tasks.asr import Transcript
+from apps.tasks.speech_translation import (
+    SpeechTranslation,
+    check_languages,
+    choose_voice,
+    language_defaults,
+    speech_translate,
+    whisper_language,
+)
+from apps.tasks.tts import Speech
+
+ROOT = Path(__file__).resolve().parent.parent
+AUDIO_TASKS = ("asr", "tts", "audio_classification", "speech_translation")
+# The translation task function's public parameters, as agreed between the tasks that call it.
+TRANSLATION_PARAMETERS = {"text", "source_language", "target_language", "engine", "model", "progress"}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +86,7 @@ def test_language_defaults() -> None:
     assert language_defaults([], None, None) == (None, None)
 
 
-def tts_context(configured: str, offline: bool) -> TabContext:
+def tts_context(configured: str, offline: bool) -> TaskContext:
     manager = ModelManager(
         loaders={"tts": lambda request: None},
         selection=ModelSelection({"tts": ModelRef(configured)}),
@@ -74,7 +94,7 @@ def tts_context(configured: str, offline: bool) -> TabContext:
         device="cpu",
         offline=offline,
     )
-    return TabContext(SPECS["tts"], Settings(), manager, SPECS)
+    return TaskContext(SPECS["tts"], Settings(), manager, SPECS)
 
 
 def test_choose_voice(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,6 +118,89 @@ def test_choose_voice(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_voice_is_offered_by_the_tts_tab() -> None:
     tts_cards = {card.id for card in SPECS["tts"].cards}
     assert {card.id for card in VOICES.values()} <= tts_cards  # so they are allowed even without custom models
+
+
+def test_audio_tasks_import_no_other_task() -> None:
+    """Speech translation reaches the other tasks through `ctx.run_task`, never by importing their modules."""
+    for key in AUDIO_TASKS:
+        tree = ast.parse((ROOT / "apps" / "tasks" / f"{key}.py").read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert not {name for name in imported if name.startswith("apps.tasks")}, f"{key} imports a task module"
+
+
+# -- the task function, on the tiny models ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chain_context(tiny_models_file: Path) -> TaskContext:
+    return kit_context(tiny_models_file.parent, "speech_translation", "asr", "translation", "tts")
+
+
+def test_speech_translate_yields_each_stage(chain_context: TaskContext, inputs: dict[str, Path]) -> None:
+    stages = list(speech_translate(chain_context, str(inputs["speech-22k.ogg"]), "English", "French"))
+    assert len(stages) == 3 and all(isinstance(stage, SpeechTranslation) for stage in stages)
+    heard, translated, spoken = stages
+    assert heard.transcript.strip() and not heard.translation and heard.speech is None and not heard.complete
+    assert translated.transcript == heard.transcript and translated.translation.strip() and not translated.complete
+    assert spoken.translation == translated.translation and spoken.complete
+    assert (spoken.source_language, spoken.target_language) == ("English", "French")
+    rate, samples = spoken.speech
+    assert rate == 16_000 and samples.dtype == np.float32 and samples.size > 0
+    assert spoken.voice == str(chain_context.for_task("tts").configured_model())  # offline: no French voice
+    assert "offline" in spoken.voice_note
+
+
+def test_stages_call_the_other_tasks_through_the_registry(chain_context: TaskContext) -> None:
+    """asr, translation and tts are called by their public parameter names, and only their results are used."""
+    calls: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def recorder(key: str, answer: Any) -> Any:
+        def run(ctx: TaskContext, **kwargs: Any) -> Any:
+            calls[key] = (ctx.spec.key, kwargs)
+            return answer
+
+        return run
+
+    samples = np.full(800, 0.5, dtype=np.float32)
+    specs = {
+        **SPECS,
+        "asr": replace(SPECS["asr"], run=recorder("asr", Transcript(text="Good morning.", duration=1.0, windows=1))),
+        "translation": replace(SPECS["translation"], run=recorder("translation", SimpleNamespace(text="Bonjour."))),
+        "tts": replace(SPECS["tts"], run=recorder("tts", Speech(16_000, samples, ["Bonjour."], "a-voice"))),
+    }
+    ctx = TaskContext(specs["speech_translation"], chain_context.settings, chain_context.manager, specs)
+    *_, last = speech_translate(ctx, "speech.wav", "English", "French", asr_model="")
+    assert calls["asr"] == ("asr", {"audio": "speech.wav", "language": "en", "model": "", "progress": None})
+    assert calls["translation"] == (
+        "translation",
+        {"text": "Good morning.", "source_language": "English", "target_language": "French", "progress": None},
+    )
+    assert set(calls["translation"][1]) <= TRANSLATION_PARAMETERS
+    assert calls["tts"] == ("tts", {"text": "Bonjour.", "model": None, "progress": None})
+    for key in ("asr", "tts"):
+        assert set(calls[key][1]) <= set(inspect.signature(SPECS[key].run).parameters)
+    assert (last.transcript, last.translation, last.voice) == ("Good morning.", "Bonjour.", "a-voice")
+    assert last.speech[0] == 16_000 and last.speech[1] is samples
+
+
+def test_the_registry_runs_speech_translate(chain_context: TaskContext) -> None:
+    spec = SPECS["speech_translation"]
+    assert spec.run is speech_translate and spec.takes == (Kind.AUDIO,) and spec.gives == Kind.AUDIO
+    (request,) = spec.requests
+    public = [name for name in inspect.signature(speech_translate).parameters if name not in ("ctx", "progress")]
+    assert request.api_name == "/speech_translate" and list(request.inputs) == public
+    inputs = {**request.inputs, "audio": str(request.inputs["audio"].path)}
+    *_, last = chain_context.run_task("speech_translation", **inputs)
+    assert last.complete and last.transcript and last.translation
+
+
+def test_the_reference_request_names_every_parameter_and_answers(client: Client) -> None:
+    (request,) = SPECS["speech_translation"].requests
+    assert endpoint_parameters(client, request.api_name) == list(request.inputs)
+    transcript, translated, speech, note = send(client, request)
+    assert transcript.strip() and translated.strip() and note
+    assert_spoken(speech)
 
 
 # -- the chain through the API, on the tiny models -----------------------------------------------

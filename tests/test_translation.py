@@ -18,12 +18,11 @@ from apps.core.settings import ModelSelection, Settings
 from apps.core.spec import TaskContext
 from apps.shared.languages import FLORES_NAMES, ISO_NAMES, find_code, marian_pair_from_name, require_code
 from apps.shared.text import chunk_lines, chunk_text, pack, split_sentences
+from apps.shared.translation_languages import language_names, languages_without_loading
 from apps.tasks.translation import (
     CHAT_MODEL,
     TRANSLATION_MODEL,
     Translation,
-    language_names,
-    languages_without_loading,
     load_translation,
     picker_updates,
     translate,

@@ -1,7 +1,8 @@
-"""Candidate labels for zero-shot classifiers (audio with CLAP, images with CLIP): one set of rules."""
+"""Labels for zero-shot classifiers (audio with CLAP, images with CLIP): one set of rules, one result type."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from apps.core.errors import InputError
@@ -33,3 +34,20 @@ def parse_labels(text: Any, *, example: str, why_two: str) -> list[str]:
     if len(distinct) > MAX_LABELS:
         raise InputError(f"{len(distinct)} labels is too many; use at most {MAX_LABELS}.")
     return distinct
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """A classifier's answer (Kind.LABELS): each label's score, best first."""
+
+    scores: dict[str, float]  # label → score, highest first (ties keep the labels' order)
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels, best first."""
+        return list(self.scores)
+
+    @property
+    def best(self) -> str:
+        """The label that scored highest."""
+        return next(iter(self.scores))

@@ -1,6 +1,7 @@
-"""Language names ↔ the codes translation models use: FLORES-200 (NLLB) and ISO 639-1 (M2M100, opus-mt).
+"""Language names ↔ the codes models use: FLORES-200 (NLLB), ISO 639-1 (M2M100, opus-mt) and Whisper's.
 
-Pure data and lookups, no model: the translation tab shows human names and maps them to a model's codes.
+Pure data and lookups, no model: the translation and speech tabs show human names and map them to a
+model's codes.
 """
 
 from __future__ import annotations
@@ -501,3 +502,31 @@ WHISPER_LANGUAGES: dict[str, str] = {
     "su": "sundanese",
     "yue": "cantonese",
 }
+
+# Names Whisper's table does not use for a language it knows.
+WHISPER_ALIASES: dict[str, str] = {
+    "castilian": "es",
+    "flemish": "nl",
+    "haitian": "ht",
+    "moldavian": "ro",
+    "valencian": "ca",
+}
+
+
+def whisper_code(language: str | None) -> str | None:
+    """Whisper's code for a language name or code (`"French"`, `"fr"` → `"fr"`); None for detect.
+
+    Empty, "auto" and "detect" mean detect; a name Whisper does not know is an InputError.
+    """
+    if language is not None and not isinstance(language, str):
+        raise InputError("The spoken language must be a name or code such as “French” or “fr” (or empty to detect it).")
+    text = (language or "").strip().lower()
+    if not text or text in ("auto", "detect", "detect automatically"):
+        return None
+    if text in WHISPER_LANGUAGES:
+        return text
+    by_name = {name: code for code, name in WHISPER_LANGUAGES.items()}
+    code = by_name.get(text) or WHISPER_ALIASES.get(text) or by_name.get(text.split(" (")[0])
+    if code is None:
+        raise InputError(f"Whisper does not know the language “{language}”; choose one from the list.")
+    return code

@@ -1,7 +1,9 @@
-"""Split long text into pieces a model can take whole: sentence-aware, measured in the model's tokens.
+"""The one sentence splitter, and long text in pieces a model can take whole (measured in its tokens).
 
-Nothing is ever dropped: a sentence longer than the limit is split at word boundaries, and a word
-longer than the limit at character boundaries, so joining the pieces gives back all the text.
+Translation and summarization pack sentences into chunks of the model's tokens; text to speech reads
+sentences and clauses one at a time (`spoken_sentences`). Nothing is ever dropped: a sentence longer
+than the limit is split at word boundaries, and a word longer than the limit at character boundaries,
+so joining the pieces gives back all the text.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ Counter = Callable[[str], int]
 
 # A sentence ends at . ! ? … (then whitespace) or at CJK full stops (no space follows those).
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)|(?<=[。！？])")
+# Read aloud, a clause ending in ; or : is also a breath: the same rule with those marks added.
+_CLAUSE_END = re.compile(r"(?<=[.!?…;:])\s+(?=\S)|(?<=[。！？；：])")
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of one paragraph or line (whitespace-trimmed, none empty)."""
-    return [part.strip() for part in _SENTENCE_END.split(text) if part and part.strip()]
+def split_sentences(text: str, *, clauses: bool = False) -> list[str]:
+    """Sentences of one paragraph or line (whitespace-trimmed, none empty); with `clauses`, also cut after ; and :."""
+    pattern = _CLAUSE_END if clauses else _SENTENCE_END
+    return [part.strip() for part in pattern.split(text) if part and part.strip()]
 
 
 def _split_long(unit: str, count: Counter, max_tokens: int) -> list[str]:
@@ -79,3 +84,15 @@ def chunk_text(text: str, count: Counter, max_tokens: int) -> list[str]:
 def chunk_lines(text: str, count: Counter, max_tokens: int) -> list[list[str]]:
     """Per line of the text, its chunks (an empty list for a blank line), so output keeps the line layout."""
     return [pack(split_sentences(line), count, max_tokens) if line.strip() else [] for line in text.split("\n")]
+
+
+def spoken_sentences(text: str, max_chars: int) -> list[str]:
+    """The pieces a voice reads one at a time: sentences and clauses, each at most `max_chars` characters.
+
+    Every line is cut into sentences and clauses (after ; and : too) with inner whitespace collapsed; a
+    piece over `max_chars` is cut between words (a word over it, between characters).
+    """
+    units = [" ".join(unit.split()) for line in text.splitlines() for unit in split_sentences(line, clauses=True)]
+    return [
+        piece for unit in units for piece in (_split_long(unit, len, max_chars) if len(unit) > max_chars else [unit])
+    ]

@@ -10,8 +10,9 @@ import pandas as pd
 
 from apps.core.audio import AudioSource, format_duration, prepare_audio, resample, windows
 from apps.core.errors import InputError
-from apps.core.manager import LoadRequest
-from apps.shared.languages import WHISPER_LANGUAGES
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
+from apps.shared.languages import WHISPER_LANGUAGES, whisper_code
 from apps.ui.components import AudioInput, CheckboxInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -38,12 +39,14 @@ class Transcript:
     """What `transcribe` found: the text, timed segments (when asked for), and how the audio was read."""
 
     text: str
-    duration: float
-    windows: int
-    segments: list[Segment] = field(default_factory=list)
-    silent: bool = False
-    source_rate: int = SAMPLE_RATE
-    channels: int = 1
+    duration: float  # seconds of audio heard
+    windows: int  # how many windows of up to WINDOW_SECONDS it was heard in (0 when silent)
+    segments: list[Segment] = field(default_factory=list)  # filled only when timestamps were asked for
+    silent: bool = False  # nothing to hear: `text` is empty and no model ran
+    source_rate: int = SAMPLE_RATE  # the input's sample rate, before resampling
+    channels: int = 1  # the input's channels, before mixing to mono
+    task: str = "transcribe"  # "transcribe" (same language) or "translate" (into English)
+    language: str | None = None  # the Whisper code of the spoken language asked for; None: detected
 
 
 def load_asr(request: LoadRequest) -> Any:
@@ -59,36 +62,14 @@ def load_asr(request: LoadRequest) -> Any:
     )
 
 
-def whisper_languages() -> dict[str, str]:
-    """Whisper's languages, code → English name (`"fr"` → `"french"`)."""
-    return WHISPER_LANGUAGES
-
-
-def language_code(language: str | None) -> str | None:
-    """A Whisper language code for a name or code (`"French"`, `"fr"` → `"fr"`); None for detect."""
-    if language is not None and not isinstance(language, str):
-        raise InputError("The spoken language must be a name or code such as “French” or “fr” (or empty to detect it).")
-    text = (language or "").strip().lower()
-    if not text or text in ("auto", "detect", "detect automatically"):
-        return None
-    languages = whisper_languages()
-    if text in languages:
-        return text
-    by_name = {name: code for code, name in languages.items()}
-    aliases = {"castilian": "es", "flemish": "nl", "haitian": "ht", "moldavian": "ro", "valencian": "ca"}
-    code = by_name.get(text) or aliases.get(text) or by_name.get(text.split(" (")[0])
-    if code is None:
-        raise InputError(f"Whisper does not know the language “{language}”; choose one from the list.")
-    return code
-
-
 def language_choices() -> list[tuple[str, str]]:
     """(label, value) pairs for the language picker: detect first, then names in alphabetical order."""
-    names = sorted((name.title(), code) for code, name in whisper_languages().items())
+    names = sorted((name.title(), code) for code, name in WHISPER_LANGUAGES.items())
     return [("Detect automatically", ""), *names]
 
 
 def check_task(task: str | None) -> str:
+    """The task, lower-cased ("transcribe" when empty); InputError unless it is transcribe or translate."""
     task = (task or "transcribe").strip().lower()
     if task not in TASKS:
         raise InputError("The task must be “transcribe” (same language) or “translate” (into English).")
@@ -120,19 +101,28 @@ def _window_segments(chunks: list[dict[str, Any]], start: float, end: float) -> 
 
 
 def transcribe(
-    ctx: TabContext,
+    ctx: TaskContext,
     audio: AudioSource,
     language: str | None = None,
     task: str = "transcribe",
     timestamps: bool = False,
     model: str | None = None,
-    progress: Any = None,
+    progress: ProgressFn | None = None,
 ) -> Transcript:
-    """Transcribe (or translate into English) the whole recording, window by window."""
+    """Transcribe (or translate into English) the whole recording, window by window; returns a Transcript.
+
+    `language` is a name or Whisper code (empty: detect); `model` a Hub id or empty for the task's model.
+    """
     task = check_task(task)
-    code = language_code(language)
+    code = whisper_code(language)
     prepared = prepare_audio(audio, SAMPLE_RATE, ctx.settings.max_audio_seconds)
-    facts = {"duration": prepared.duration, "source_rate": prepared.source_rate, "channels": prepared.channels}
+    facts = {
+        "duration": prepared.duration,
+        "source_rate": prepared.source_rate,
+        "channels": prepared.channels,
+        "task": task,
+        "language": code,
+    }
     if prepared.is_silent:  # Whisper invents words for silence; there is nothing to hear
         return Transcript(text="", windows=0, silent=True, **facts)
     spans = windows(prepared.samples, SAMPLE_RATE, WINDOW_SECONDS, CUT_SEARCH_SECONDS)
@@ -174,7 +164,7 @@ def _call_kwargs(pipe: Any, code: str | None, task: str, timestamps: bool, name:
     return kwargs
 
 
-def summary(transcript: Transcript, task: str) -> str:
+def summary(transcript: Transcript) -> str:
     """One line about what was heard: length, input format and windows."""
     heard = (
         f"{format_duration(transcript.duration)} of audio ({transcript.channels} channel(s) at "
@@ -182,7 +172,7 @@ def summary(transcript: Transcript, task: str) -> str:
     )
     if transcript.silent:
         return f"{heard}: the recording is silent, so there is nothing to transcribe."
-    verb = "translated into English" if task == "translate" else "transcribed"
+    verb = "translated into English" if transcript.task == "translate" else "transcribed"
     done = f"{heard} {verb} in {transcript.windows} window(s) of up to {WINDOW_SECONDS:.0f} s."
     return done if transcript.text else f"{done} No speech was recognised."
 
@@ -226,6 +216,6 @@ def build_tab(ctx: TabContext) -> None:
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[str, str, pd.DataFrame]:
         result = transcribe(ctx, audio, language, task, timestamps, model, progress)
-        return result.text, summary(result, check_task(task)), segments_frame(result.segments)
+        return result.text, summary(result), segments_frame(result.segments)
 
     button.click(run, [audio, language, task, timestamps, model], [text, info, table], api_name="transcribe")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from apps.core.audio import AudioSource, prepare_audio, windows
+from apps.core.labels import LabelScores
 from apps.core.labels import parse_labels as parse_candidate_labels
-from apps.core.manager import LoadRequest
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
 from apps.ui.components import AudioInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -18,6 +21,14 @@ SAMPLE_RATE = 48_000  # CLAP's feature extractor
 WINDOW_SECONDS = 10.0  # CLAP hears 10 s; longer sounds are heard window by window and the scores averaged
 CUT_SEARCH_SECONDS = 2.0
 DEFAULT_LABELS = "a person speaking, a musical tone, rain or noise, a dog barking, silence"
+
+
+@dataclass(frozen=True)
+class AudioLabelScores(LabelScores):
+    """How well each label describes the sound (scores sum to 1, best first), and how the sound was heard."""
+
+    windows: int  # how many windows of up to WINDOW_SECONDS the scores are averaged over
+    duration: float  # seconds of audio heard
 
 
 def load_clap(request: LoadRequest) -> Any:
@@ -48,9 +59,12 @@ def average_scores(results: list[list[dict[str, Any]]], labels: list[str]) -> di
 
 
 def classify_audio(
-    ctx: TabContext, audio: AudioSource, labels: str, model: str | None = None, progress: Any = None
-) -> dict[str, float]:
-    """How well each label describes the sound: {label: score}, scores summing to 1, best first."""
+    ctx: TaskContext, audio: AudioSource, labels: str, model: str | None = None, progress: ProgressFn | None = None
+) -> AudioLabelScores:
+    """How well each comma-separated label describes the sound; returns AudioLabelScores (best first).
+
+    Sounds longer than WINDOW_SECONDS are heard window by window and each label's scores averaged.
+    """
     candidates = parse_labels(labels)
     prepared = prepare_audio(audio, SAMPLE_RATE, ctx.settings.max_audio_seconds)
     spans = windows(prepared.samples, SAMPLE_RATE, WINDOW_SECONDS, CUT_SEARCH_SECONDS)
@@ -60,7 +74,7 @@ def classify_audio(
             if progress is not None:
                 progress((number - 1, len(spans)), desc=f"Listening to window {number} of {len(spans)}")
             results.append(pipe(prepared.samples[start:end], candidate_labels=candidates))
-    return average_scores(results, candidates)
+    return AudioLabelScores(average_scores(results, candidates), windows=len(spans), duration=prepared.duration)
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -82,6 +96,6 @@ def build_tab(ctx: TabContext) -> None:
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> dict[str, float]:
-        return classify_audio(ctx, audio, labels, model, progress)
+        return classify_audio(ctx, audio, labels, model, progress).scores
 
     gr.on([button.click, labels.submit], run, [audio, labels, model], [scores], api_name="classify_audio")

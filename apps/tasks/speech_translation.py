@@ -1,8 +1,8 @@
-"""Speech translation: speech → transcript → translation → speech, built from the other tabs' functions.
+"""Speech translation: speech → transcript → translation → speech, each stage another task's function.
 
-Each stage is another tab's own function (speech recognition, translation, text-to-speech) called with
-that tab's context, so each uses its configured model; this module only chains them and picks a voice
-that speaks the target language.
+The stages are the speech recognition, translation and text-to-speech tasks, called through the task
+layer (`ctx.run_task`), so each runs with its own configured model; this module only chains them and
+picks a voice that speaks the target language.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import numpy as np
 from apps.core import hub
 from apps.core.audio import AudioSource, to_int16
 from apps.core.errors import InputError
-from apps.core.spec import ModelCard
+from apps.core.manager import ProgressFn
+from apps.core.spec import ModelCard, TaskContext
+from apps.shared.languages import whisper_code
+from apps.shared.translation_languages import language_names
 from apps.shared.voices import VOICES
-from apps.tasks import asr, translation, tts
 from apps.ui.components import AudioInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -29,17 +31,20 @@ from apps.ui.outputs import AudioOutput
 
 @dataclass(frozen=True)
 class SpeechTranslation:
-    """What each stage produced so far: the transcript, its translation, the spoken translation."""
+    """What the stages produced so far: the transcript, then its translation, then the spoken translation."""
 
-    transcript: str = ""
-    translation: str = ""
-    speech: tuple[int, np.ndarray] | None = None
-    voice_note: str = ""
+    source_language: str  # the spoken language, as the translation model names it
+    target_language: str
+    transcript: str = ""  # stage 1: what speech recognition heard
+    translation: str = ""  # stage 2: the transcript translated
+    speech: tuple[int, np.ndarray] | None = None  # stage 3: (rate, mono float32 samples) of the translation
+    voice: str = ""  # the text-to-speech model that spoke
+    voice_note: str = ""  # which voice spoke and why (Markdown)
 
-
-def registry_voices() -> Mapping[str, ModelCard]:
-    """The text-to-speech voice per language (apps/shared/voices.py)."""
-    return VOICES
+    @property
+    def complete(self) -> bool:
+        """True once the translation has been spoken (the last stage)."""
+        return self.speech is not None
 
 
 def check_languages(source: str | None, target: str | None, names: list[str]) -> tuple[str, str]:
@@ -60,13 +65,13 @@ def check_languages(source: str | None, target: str | None, names: list[str]) ->
 def whisper_language(name: str) -> str:
     """Whisper's code for a language name, or "" (detect) when Whisper does not know that name."""
     try:
-        return asr.language_code(name) or ""
+        return whisper_code(name) or ""
     except InputError:
         return ""
 
 
-def choose_voice(tts_ctx: TabContext, language: str, voices: Mapping[str, ModelCard]) -> tuple[str | None, str]:
-    """The TTS model for `language` (None = the TTS tab's configured one) and a note naming the voice.
+def choose_voice(tts_ctx: TaskContext, language: str, voices: Mapping[str, ModelCard]) -> tuple[str | None, str]:
+    """The TTS model for `language` (None = the TTS task's configured one) and a note naming the voice.
 
     The language's own voice speaks when it is configured, cached, or can be downloaded; offline
     without it, or for a language with no voice listed, the configured voice speaks and the note says so.
@@ -90,31 +95,35 @@ def choose_voice(tts_ctx: TabContext, language: str, voices: Mapping[str, ModelC
 
 
 def speech_translate(
-    ctx: TabContext,
+    ctx: TaskContext,
     audio: AudioSource,
     source_language: str,
     target_language: str,
     asr_model: str | None = None,
-    progress: Any = None,
+    progress: ProgressFn | None = None,
 ) -> Iterator[SpeechTranslation]:
-    """Hear, translate, speak: yields the result after each stage (the last one is complete)."""
-    translation_ctx, tts_ctx = ctx.for_task("translation"), ctx.for_task("tts")
-    source, target = check_languages(source_language, target_language, translation.language_names(translation_ctx))
-    heard = asr.transcribe(ctx.for_task("asr"), audio, whisper_language(source), model=asr_model, progress=progress)
+    """Hear, translate, speak: yields a SpeechTranslation after each stage (the last one is complete).
+
+    `asr_model` is the speech recognition model (empty: that task's); translation and voice are those tasks'.
+    """
+    source, target = check_languages(source_language, target_language, language_names(ctx.for_task("translation")))
+    heard = ctx.run_task("asr", audio=audio, language=whisper_language(source), model=asr_model, progress=progress)
     if heard.silent:
         raise InputError("The recording is silent: record or upload speech to translate.")
     if not heard.text:
         raise InputError("No speech was recognised in the recording, so there is nothing to translate.")
-    result = SpeechTranslation(transcript=heard.text)
+    result = SpeechTranslation(source, target, transcript=heard.text)
     yield result
-    translated = translation.translate(translation_ctx, heard.text, source, target, progress=progress).text
+    translated = ctx.run_task(
+        "translation", text=heard.text, source_language=source, target_language=target, progress=progress
+    ).text
     if not translated.strip():
         raise InputError("The translation came back empty; try another recording or language pair.")
     result = replace(result, translation=translated)
     yield result
-    voice, note = choose_voice(tts_ctx, target, registry_voices())
-    speech = tts.synthesize(tts_ctx, translated, voice, progress)
-    yield replace(result, speech=speech, voice_note=note)
+    voice, note = choose_voice(ctx.for_task("tts"), target, VOICES)
+    spoken = ctx.run_task("tts", text=translated, model=voice, progress=progress)
+    yield replace(result, speech=spoken.audio, voice=spoken.model, voice_note=note)
 
 
 def language_defaults(names: list[str], source: str | None, target: str | None) -> tuple[str | None, str | None]:
@@ -126,7 +135,7 @@ def language_defaults(names: list[str], source: str | None, target: str | None) 
 
 
 def _language_pickers(ctx: TabContext) -> tuple[Any, Any]:
-    names = translation.language_names(ctx.for_task("translation"))
+    names = language_names(ctx.for_task("translation"))
     source, target = language_defaults(names, None, None)
     return gr.Dropdown(choices=names, value=source), gr.Dropdown(choices=names, value=target)
 
@@ -140,7 +149,7 @@ def build_tab(ctx: TabContext) -> None:
             with gr.Row():
                 # Any name is accepted here and checked against the translation model's list when run,
                 # since that list changes with the model.
-                names = translation.language_names(ctx.for_task("translation"))
+                names = language_names(ctx.for_task("translation"))
                 first, second = language_defaults(names, None, None)
                 source = gr.Dropdown(names, value=first, label="Spoken language", allow_custom_value=True)
                 target = gr.Dropdown(names, value=second, label="Translate into", allow_custom_value=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +12,42 @@ import numpy as np
 
 from apps.core.audio import format_duration, peak_normalize, to_int16
 from apps.core.errors import InputError, ModelUnavailable
-from apps.core.manager import LoadRequest
+from apps.core.inputs import require_text
+from apps.core.manager import LoadRequest, ProgressFn
+from apps.core.spec import TaskContext
+from apps.shared.text import spoken_sentences
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 from apps.ui.model import model_header, model_picker
 from apps.ui.outputs import AudioOutput
 
 PAUSE_SECONDS = 0.3  # silence between sentences
-MAX_SENTENCE_CHARS = 400  # VITS reads a sentence in one pass; longer ones are split at commas or spaces
+MAX_SENTENCE_CHARS = 400  # VITS reads a sentence in one pass; longer ones are cut between words
 EXAMPLES = (
     "Open models run on your own machine. This sentence was spoken by one of them!",
     "The quick brown fox jumps over the lazy dog.",
 )
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;:。！？])\s+|\n+")
+
+@dataclass
+class Speech:
+    """What `synthesize` spoke: mono float32 samples at `rate`, the sentences read, and the voice that read them."""
+
+    rate: int  # samples per second
+    samples: np.ndarray  # mono float32, peak-normalised, sentences joined by PAUSE_SECONDS of silence
+    sentences: list[str]  # the pieces read aloud, in order (the ones the voice had letters for)
+    model: str = ""  # the voice (model) that spoke, as the model manager names it
+    skipped: list[str] = field(default_factory=list)  # pieces the voice could not say (no letter in its alphabet)
+
+    @property
+    def duration(self) -> float:
+        """Seconds of speech."""
+        return len(self.samples) / self.rate
+
+    @property
+    def audio(self) -> tuple[int, np.ndarray]:
+        """(rate, samples): the form every task that takes audio reads (Kind.AUDIO)."""
+        return self.rate, self.samples
 
 
 def load_tts(request: LoadRequest) -> Any:
@@ -69,31 +91,9 @@ def _check_phonemizer(name: str) -> None:
         )
 
 
-def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
-    """Sentences (and lines) of `text`, none longer than `max_chars`; blank pieces dropped."""
-    pieces: list[str] = []
-    for sentence in _SENTENCE_END.split(text):
-        sentence = " ".join(sentence.split())
-        while len(sentence) > max_chars:
-            cut = max(sentence.rfind(", ", 0, max_chars), sentence.rfind(" ", 0, max_chars))
-            cut = cut + 1 if cut > 0 else max_chars
-            pieces.append(sentence[:cut].strip())
-            sentence = sentence[cut:].strip()
-        if sentence:
-            pieces.append(sentence)
-    return [piece for piece in pieces if piece]
-
-
 def check_text(text: Any, max_chars: int) -> str:
-    """The text to speak, stripped; InputError if it is not text, empty or too long."""
-    if not isinstance(text, str):
-        raise InputError("Enter the text to speak.")
-    text = text.strip()
-    if not text:
-        raise InputError("Enter some text to speak.")
-    if len(text) > max_chars:
-        raise InputError(f"The text is {len(text):,} characters long; the limit is {max_chars:,}.")
-    return text
+    """The text to speak, stripped; InputError if it is not text, blank or longer than `max_chars`."""
+    return require_text(text, max_chars, what="text to speak", empty="Enter some text to speak.")
 
 
 def _speakable(pipe: Any, sentence: str) -> bool:
@@ -104,10 +104,16 @@ def _speakable(pipe: Any, sentence: str) -> bool:
     return len(tokenizer(sentence)["input_ids"]) > 1  # one id is the lone blank of an empty text
 
 
-def synthesize(ctx: TabContext, text: str, model: str | None = None, progress: Any = None) -> tuple[int, np.ndarray]:
-    """Speak the whole text: (sample rate, mono float32 waveform), sentences joined by short pauses."""
-    sentences = split_sentences(check_text(text, ctx.settings.max_text_chars))
+def synthesize(ctx: TaskContext, text: str, model: str | None = None, progress: ProgressFn | None = None) -> Speech:
+    """Speak the whole text, sentence by sentence, with short pauses between; returns the Speech.
+
+    `model` is a voice's Hub id, or empty for the task's configured voice.
+    """
+    sentences = spoken_sentences(check_text(text, ctx.settings.max_text_chars), MAX_SENTENCE_CHARS)
+    ref = ctx.resolve_model(model)
     parts: list[np.ndarray] = []
+    spoken: list[str] = []
+    skipped: list[str] = []
     with ctx.use(model, progress) as pipe:
         rate = int(pipe.sampling_rate)
         for number, sentence in enumerate(sentences, start=1):
@@ -115,16 +121,24 @@ def synthesize(ctx: TabContext, text: str, model: str | None = None, progress: A
                 progress((number - 1, len(sentences)), desc=f"Speaking sentence {number} of {len(sentences)}")
             if _speakable(pipe, sentence):
                 parts.append(np.asarray(pipe(sentence)["audio"], dtype=np.float32).reshape(-1))
+                spoken.append(sentence)
+            else:
+                skipped.append(sentence)
         romanizes = bool(getattr(getattr(pipe, "tokenizer", None), "is_uroman", False))
     if not parts:
         hint = " (this voice reads Latin letters: `pip install uroman` romanizes other scripts)" if romanizes else ""
         raise InputError(
-            f"`{ctx.resolve_model(model).name}` cannot speak this text: none of its letters are in the voice's "
+            f"`{ref.name}` cannot speak this text: none of its letters are in the voice's "
             f"alphabet{hint}. Choose a voice for the text's language."
         )
     pause = np.zeros(int(PAUSE_SECONDS * rate), dtype=np.float32)
     joined = [piece for part in parts for piece in (part, pause)][:-1]
-    return rate, peak_normalize(np.concatenate(joined))
+    return Speech(rate, peak_normalize(np.concatenate(joined)), spoken, str(ref), skipped)
+
+
+def speech_summary(speech: Speech) -> str:
+    """One line about the speech: its length and sample rate."""
+    return f"{format_duration(speech.duration)} ({speech.duration:.1f} s) of speech at {speech.rate:,} Hz."
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -147,8 +161,7 @@ def build_tab(ctx: TabContext) -> None:
         model: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[tuple[int, np.ndarray], str]:
-        rate, waveform = synthesize(ctx, text, model, progress)
-        seconds = len(waveform) / rate
-        return (rate, to_int16(waveform)), f"{format_duration(seconds)} ({seconds:.1f} s) of speech at {rate:,} Hz."
+        speech = synthesize(ctx, text, model, progress)
+        return (speech.rate, to_int16(speech.samples)), speech_summary(speech)
 
     gr.on([button.click], run, [text, model], [speech, info], api_name="speak")
