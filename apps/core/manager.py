@@ -52,6 +52,8 @@ class LoadRequest:
     device: str
     dtype: str
     trust_remote_code: bool
+    # Settings some loaders read (e.g. the chat loader's `gguf_engine`, `gguf_context`), from the manager.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 Loader = Callable[[LoadRequest], Any]
@@ -109,8 +111,10 @@ class ModelManager:
         wait_seconds: float = 120.0,
         fetch: Callable[..., Path] = hub.fetch,
         policy: EvictionPolicy | None = None,
+        loader_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.loaders = dict(loaders)
+        self.loader_options = dict(loader_options or {})
         self.selection = selection
         # "auto" device and budget are resolved on first use: working them out imports torch,
         # which would slow down start-up for a page that may never load a model.
@@ -286,7 +290,9 @@ class ModelManager:
         self._reserve(entry, estimate, peak=load_peak_bytes(estimate, ref))
         if progress is not None:
             progress(0.5, desc=f"Loading {ref.name} ({format_bytes(estimate)}) on {entry.device}…")
-        request = LoadRequest(entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code)
+        request = LoadRequest(
+            entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code, self.loader_options
+        )
 
         def waiting() -> None:
             if progress is not None:
@@ -424,6 +430,8 @@ def _row(entry: Entry, users: list[str]) -> dict[str, Any]:
         "in_use": entry.refs,
         "load_seconds": round(entry.loaded_in, 2),
         "error": entry.error,
+        # What runs the model ("transformers", "llama.cpp", …) when the loaded object says.
+        "engine": str(getattr(entry.value, "engine", "")) if entry.state is State.LOADED else "",
     }
 
 
@@ -462,7 +470,11 @@ def load_peak_bytes(estimate: int, ref: ModelRef) -> int:
 
 
 def measure_bytes(value: Any) -> int:
-    """Bytes held by the torch tensors (parameters and buffers) reachable from a loaded object."""
+    """Bytes held by the torch tensors (parameters and buffers) reachable from a loaded object, or what an
+    object that holds its memory outside torch (llama.cpp) reports with `memory_bytes()`."""
+    reported = getattr(value, "memory_bytes", None)
+    if callable(reported):
+        return int(reported())
     torch = sys.modules.get("torch")  # a model made of torch modules imported it
     if torch is None:
         return 0
