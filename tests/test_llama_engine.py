@@ -256,3 +256,26 @@ def test_cache_key_changes_with_the_file_and_dtype(tmp_path: Path) -> None:
     gguf.write_bytes(b"GGUF two, longer")
     assert gguf_cache.cache_key(gguf, "float32") != key
     assert gguf_cache.cached_folder(tmp_path, gguf, "float32") is None
+
+
+@pytest.mark.real
+def test_real_translation_chat_mode_uses_the_llama_cpp_engine(llama_chat: TaskContext, real_context) -> None:
+    loads = llama_chat.manager.load_counts.copy()
+    result = real_context("translation").run_task("translation", "Good morning.", "English", "French", "chat")
+    assert result.text.strip() and result.model == str(llama_chat.configured_model())
+    assert llama_chat.manager.load_counts == loads  # the chat model's loaded llama.cpp copy, not another
+    assert llama_chat.manager.state_of("chat")["engine"] == "llama.cpp"
+
+
+@pytest.mark.real
+def test_gguf_header_reader_matches_llama_cpp_and_sizes_the_load() -> None:
+    path = smollm2_folder() / SMOLLM2_FILE
+    metadata = llama_engine.gguf_metadata(path)
+    assert metadata["general.architecture"] == "llama" and metadata["llama.context_length"] == 8192
+    assert metadata["tokenizer.ggml.tokens"] == 49152  # an array: its length
+    assert metadata["tokenizer.chat_template"].startswith("{% for message in messages %}")
+    request = LoadRequest("chat", ModelRef(str(path.parent), gguf_file=path.name), path.parent, "cpu", "float32", False)
+    small = LoadRequest(*list(request.__dict__.values())[:6], {"gguf_context": 1024})
+    # The manager's estimate on llama.cpp: the file (quantized, as loaded) plus the KV cache of the context.
+    assert llama_engine.estimate_bytes(small) == path.stat().st_size + llama_engine.kv_cache_bytes(metadata, 1024)
+    assert llama_engine.estimate_bytes(request) == path.stat().st_size + llama_engine.kv_cache_bytes(metadata, 8192)

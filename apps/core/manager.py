@@ -282,17 +282,17 @@ class ModelManager:
         path = self._fetch(ref, offline=self.offline, fetch_hint=f"python app.py download {entry.task}")
         if not self.trust_remote_code:
             refuse_remote_code(path, ref)  # before any loader: the model's own code must not even be imported
-        try:
-            estimate = estimate_load_bytes(path, ref.gguf_file, entry.dtype)
-        except Exception as exc:  # unreadable headers only cost us the estimate
-            log.warning("cannot estimate size of %s: %s", ref, exc)
-            estimate = 0
-        self._reserve(entry, estimate, peak=load_peak_bytes(estimate, ref))
-        if progress is not None:
-            progress(0.5, desc=f"Loading {ref.name} ({format_bytes(estimate)}) on {entry.device}…")
         request = LoadRequest(
             entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code, self.loader_options
         )
+        try:
+            estimate, peak = self._estimate(request)
+        except Exception as exc:  # unreadable headers only cost us the estimate
+            log.warning("cannot estimate size of %s: %s", ref, exc)
+            estimate = peak = 0
+        self._reserve(entry, estimate, peak=peak)
+        if progress is not None:
+            progress(0.5, desc=f"Loading {ref.name} ({format_bytes(estimate)}) on {entry.device}…")
 
         def waiting() -> None:
             if progress is not None:
@@ -312,6 +312,16 @@ class ModelManager:
         _free(freed)
         if progress is not None:
             progress(1.0, desc=f"{ref.name} ready")
+
+    def _estimate(self, request: LoadRequest) -> tuple[int, int]:
+        """(bytes once loaded, bytes at the load's peak). A loader may know better than the weight headers
+        (llama.cpp keeps a GGUF quantized: file + KV cache) through its `estimate_bytes(request)` attribute."""
+        custom = getattr(self.loaders[request.task], "estimate_bytes", None)
+        found = custom(request) if callable(custom) else None
+        if found is not None:
+            return found, found
+        estimate = estimate_load_bytes(request.path, request.ref.gguf_file, request.dtype)
+        return estimate, load_peak_bytes(estimate, request.ref)
 
     def _run_loader(self, request: LoadRequest) -> Any:
         """The task's loader; a failure that is not the model's fault (see TRANSIENT_ERRORS) is retried once."""

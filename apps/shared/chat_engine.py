@@ -182,6 +182,16 @@ def load_chat_model(request: LoadRequest) -> ChatEngine:
     return load_transformers_chat(request)
 
 
+def _chat_estimate_bytes(request: LoadRequest) -> int | None:
+    """The manager's size estimate for a GGUF on llama.cpp (file + KV cache); None: the weight headers decide."""
+    from apps.shared import llama_engine
+
+    return llama_engine.estimate_bytes(request) if llama_engine.wants_llama(request) else None
+
+
+load_chat_model.estimate_bytes = _chat_estimate_bytes  # type: ignore[attr-defined]  # read by the manager
+
+
 def load_transformers_chat(request: LoadRequest) -> TransformersChat:
     """Tokenizer + causal LM from a local folder, or from a GGUF file in it (de-quantized to `request.dtype`).
 

@@ -18,9 +18,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from apps.core import libraries
@@ -241,9 +242,7 @@ def load_llama_chat(request: LoadRequest) -> LlamaChat:
     path = request.path / str(request.ref.gguf_file)
     if not path.is_file():
         raise ModelUnavailable(f"`{request.ref.name}` has no file {request.ref.gguf_file}.")
-    trained = _trained_context(path)
-    wanted = int(request.options.get("gguf_context") or DEFAULT_CONTEXT)
-    n_ctx = min(wanted, trained) if trained else wanted
+    n_ctx = context_for(request, path)
     on_gpu = request.device.startswith("cuda") and bool(llama_cpp.llama_supports_gpu_offload())
     llama = llama_cpp.Llama(
         model_path=str(path),
@@ -261,26 +260,87 @@ def load_llama_chat(request: LoadRequest) -> LlamaChat:
     )
 
 
-def _trained_context(path: Any) -> int:
+def _trained_context(path: Path) -> int:
     """The context length the GGUF was trained for (`<arch>.context_length`), 0 when it does not say."""
-    from gguf import GGUFReader
-
     try:
-        reader = GGUFReader(str(path))
-        arch = reader.fields["general.architecture"].contents()
-        return int(reader.fields[f"{arch}.context_length"].contents())
-    except (KeyError, ValueError, OSError):
+        metadata = gguf_metadata(path)
+        return int(metadata.get(f"{metadata.get('general.architecture', '')}.context_length", 0))
+    except (OSError, ValueError):
         return 0
 
 
-def kv_cache_bytes(metadata: dict[str, str], n_ctx: int) -> int:
+def context_for(request: LoadRequest, path: Path) -> int:
+    """The context size a GGUF gets: the `gguf_context` option, capped at its trained length."""
+    trained = _trained_context(path)
+    wanted = int(request.options.get("gguf_context") or DEFAULT_CONTEXT)
+    return min(wanted, trained) if trained else wanted
+
+
+def estimate_bytes(request: LoadRequest) -> int | None:
+    """What the GGUF will hold on llama.cpp (file + KV cache), for the manager's budget before it loads."""
+    path = request.path / str(request.ref.gguf_file)
+    try:
+        metadata = gguf_metadata(path)
+    except (OSError, ValueError):
+        return None
+    return path.stat().st_size + kv_cache_bytes(metadata, context_for(request, path))
+
+
+# GGUF value types (gguf's GGUFValueType) with a fixed size: struct format of each.
+_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+
+
+def gguf_metadata(path: Path) -> dict[str, Any]:
+    """A GGUF file's metadata: scalars and strings as values, arrays as their length.
+
+    Reads only the header, skipping over arrays (a vocabulary is ~100k strings): a few milliseconds where
+    `gguf.GGUFReader`, which maps every array item, takes seconds.
+    """
+    import struct
+
+    with path.open("rb") as file:
+
+        def read(fmt: str) -> Any:
+            size = struct.calcsize(fmt)
+            data = file.read(size)
+            if len(data) != size:
+                raise ValueError(f"{path.name} ends inside its GGUF header")
+            return struct.unpack(fmt, data)[0]
+
+        def string() -> str:
+            return file.read(read("<Q")).decode("utf-8", errors="replace")
+
+        def value(kind: int) -> Any:
+            if kind in _GGUF_SCALARS:
+                return read(_GGUF_SCALARS[kind])
+            if kind == _GGUF_STRING:
+                return string()
+            if kind == _GGUF_ARRAY:
+                item, count = read("<I"), read("<Q")
+                if item in _GGUF_SCALARS:
+                    file.seek(count * struct.calcsize(_GGUF_SCALARS[item]), 1)
+                else:
+                    for _ in range(count):
+                        value(item)
+                return count
+            raise ValueError(f"{path.name}: unknown GGUF value type {kind}")
+
+        if file.read(4) != b"GGUF":
+            raise ValueError(f"{path.name} is not a GGUF file")
+        read("<I")  # version
+        read("<Q")  # tensor count
+        return {string(): value(read("<I")) for _ in range(read("<Q"))}
+
+
+def kv_cache_bytes(metadata: Mapping[str, Any], n_ctx: int) -> int:
     """The KV cache's size for `n_ctx` tokens from the GGUF's metadata (keys and values, every layer)."""
     arch = metadata.get("general.architecture", "")
 
     def number(key: str, default: int = 0) -> int:
         try:
             return int(float(metadata.get(f"{arch}.{key}", default)))
-        except ValueError:
+        except (TypeError, ValueError):
             return default
 
     layers, width, heads = number("block_count"), number("embedding_length"), number("attention.head_count", 1)
