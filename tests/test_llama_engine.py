@@ -279,3 +279,18 @@ def test_gguf_header_reader_matches_llama_cpp_and_sizes_the_load() -> None:
     # The manager's estimate on llama.cpp: the file (quantized, as loaded) plus the KV cache of the context.
     assert llama_engine.estimate_bytes(small) == path.stat().st_size + llama_engine.kv_cache_bytes(metadata, 1024)
     assert llama_engine.estimate_bytes(request) == path.stat().st_size + llama_engine.kv_cache_bytes(metadata, 8192)
+
+
+@pytest.mark.real
+def test_gguf_header_reader_counts_what_gguf_reader_counts() -> None:
+    from gguf import GGUFReader
+
+    from apps.core.weights import read_gguf_header
+
+    path = smollm2_folder() / SMOLLM2_FILE
+    metadata, tensors = read_gguf_header(path)
+    reader = GGUFReader(str(path))
+    assert [(t.name, t.n_elements, t.type_id) for t in tensors] == [
+        (t.name, int(t.n_elements), int(t.tensor_type)) for t in reader.tensors
+    ]
+    assert metadata["llama.block_count"] == reader.fields["llama.block_count"].contents()

@@ -27,6 +27,7 @@ from typing import Any
 from apps.core import libraries
 from apps.core.errors import InputError, ModelUnavailable
 from apps.core.manager import LoadRequest
+from apps.core.weights import gguf_metadata
 from apps.shared.chat_engine import (
     GenerationSettings,
     GenerationStats,
@@ -284,53 +285,6 @@ def estimate_bytes(request: LoadRequest) -> int | None:
     except (OSError, ValueError):
         return None
     return path.stat().st_size + kv_cache_bytes(metadata, context_for(request, path))
-
-
-# GGUF value types (gguf's GGUFValueType) with a fixed size: struct format of each.
-_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_GGUF_STRING, _GGUF_ARRAY = 8, 9
-
-
-def gguf_metadata(path: Path) -> dict[str, Any]:
-    """A GGUF file's metadata: scalars and strings as values, arrays as their length.
-
-    Reads only the header, skipping over arrays (a vocabulary is ~100k strings): a few milliseconds where
-    `gguf.GGUFReader`, which maps every array item, takes seconds.
-    """
-    import struct
-
-    with path.open("rb") as file:
-
-        def read(fmt: str) -> Any:
-            size = struct.calcsize(fmt)
-            data = file.read(size)
-            if len(data) != size:
-                raise ValueError(f"{path.name} ends inside its GGUF header")
-            return struct.unpack(fmt, data)[0]
-
-        def string() -> str:
-            return file.read(read("<Q")).decode("utf-8", errors="replace")
-
-        def value(kind: int) -> Any:
-            if kind in _GGUF_SCALARS:
-                return read(_GGUF_SCALARS[kind])
-            if kind == _GGUF_STRING:
-                return string()
-            if kind == _GGUF_ARRAY:
-                item, count = read("<I"), read("<Q")
-                if item in _GGUF_SCALARS:
-                    file.seek(count * struct.calcsize(_GGUF_SCALARS[item]), 1)
-                else:
-                    for _ in range(count):
-                        value(item)
-                return count
-            raise ValueError(f"{path.name}: unknown GGUF value type {kind}")
-
-        if file.read(4) != b"GGUF":
-            raise ValueError(f"{path.name} is not a GGUF file")
-        read("<I")  # version
-        read("<Q")  # tensor count
-        return {string(): value(read("<I")) for _ in range(read("<Q"))}
 
 
 def kv_cache_bytes(metadata: Mapping[str, Any], n_ctx: int) -> int:
