@@ -25,7 +25,7 @@ from apps import DEFAULT_MODELS, SPECS, TASKS
 from apps.cli import commands
 from apps.cli import finder as finder_cli
 from apps.core.manager import ModelManager
-from apps.core.settings import ModelSelection, Settings, parse_bytes
+from apps.core.settings import ModelSelection, Settings, default_data_dir, parse_bytes
 from apps.core.spec import TaskSpec
 from apps.ui.context import TabContext
 
@@ -99,6 +99,12 @@ def build_manager(settings: Settings) -> ModelManager:
         offline=settings.is_offline,
         trust_remote_code=settings.trust_remote_code,
         wait_seconds=settings.load_wait_seconds,
+        loader_options={
+            "gguf_engine": settings.gguf_engine,
+            "gguf_context": settings.gguf_context,
+            # De-quantized GGUF checkpoints for the transformers engine (apps/shared/gguf_cache.py).
+            "gguf_cache_dir": str((settings.data_dir or default_data_dir()) / "cache" / "dequantized"),
+        },
     )
 
 
