@@ -27,6 +27,7 @@ from apps.cli import finder as finder_cli
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, parse_bytes
 from apps.core.spec import TaskSpec
+from apps.serving import guard, openai_api
 from apps.ui.context import TabContext
 
 CSS = """
@@ -148,6 +149,7 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
 # What the app serves on its port besides the Gradio app: functions that add routes to the FastAPI app
 # (app, demo, settings) → None, e.g. the OpenAI-compatible API under /v1. Gradio is mounted after them at "/".
 ROUTES: list[Callable[[FastAPI, gr.Blocks, Settings], None]] = []
+ROUTES.append(openai_api.routes(SPECS))  # /v1: the OpenAI-compatible API
 
 
 def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
@@ -164,6 +166,7 @@ def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
         max_file_size=settings.max_upload_bytes,
         theme=gr.themes.Soft(),
         css=CSS,
+        auth=guard.ui_auth(settings),
     )
 
 
