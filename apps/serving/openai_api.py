@@ -104,17 +104,18 @@ class Serving:
     specs: Mapping[str, TaskSpec]
     settings: Settings
     manager: ModelManager
-    limiters: dict[str, anyio.CapacityLimiter] | None = None
+    limiters: dict[str, anyio.Semaphore] | None = None
 
     def context(self, task: str) -> TaskContext:
         return TaskContext(self.specs[task], self.settings, self.manager, self.specs)
 
-    def limiter(self, task: str) -> anyio.CapacityLimiter:
-        # Made on first use: a CapacityLimiter belongs to the running event loop.
+    def limiter(self, task: str) -> anyio.Semaphore:
+        # Made on first use, inside the event loop. A semaphore, not a CapacityLimiter: a stream takes it in
+        # the route and gives it back from the response's own task.
         if self.limiters is None:
             self.limiters = {}
         if task not in self.limiters:
-            self.limiters[task] = anyio.CapacityLimiter(CONCURRENCY.get(task, 1))
+            self.limiters[task] = anyio.Semaphore(CONCURRENCY.get(task, 1))
         return self.limiters[task]
 
     def model_id(self, task: str) -> str:
