@@ -28,6 +28,7 @@ from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, parse_bytes
 from apps.core.spec import TaskSpec
 from apps.serving import guard, openai_api
+from apps.shared import remote
 from apps.ui.context import TabContext
 
 CSS = """
@@ -100,6 +101,7 @@ def build_manager(settings: Settings) -> ModelManager:
         offline=settings.is_offline,
         trust_remote_code=settings.trust_remote_code,
         wait_seconds=settings.load_wait_seconds,
+        remote_loaders=remote.remote_loaders(settings),
     )
 
 
