@@ -133,8 +133,19 @@ def test_second_app_chats_and_compares_through_the_first(first, second) -> None:
                                   api_name="/similarity")  # fmt: skip
     assert len(table["data"]) == 2
 
+    status = client.predict(api_name="/status")
+    assert status["tasks"]["chat"]["remote"] == {
+        "server": f"{first[0]}v1",
+        "model": str(first[1].manager.selection.get("chat")),
+        "reachable": True,
+    }
+    assert status["tasks"]["chat"]["bytes"] == 0 and status["tasks"]["asr"]["remote"] is None
+
     first[1].close()  # the remote server goes away
     with pytest.raises(Exception, match="cannot be reached"):
         client.predict(**CHAT, api_name="/chat")
     speech = client.predict(text="Still here.", model="", api_name="/speak")  # other tabs keep serving
     assert speech
+    status = client.predict(api_name="/status")
+    assert status["tasks"]["similarity"]["remote"]["reachable"] is False
+    assert status["tasks"]["similarity"]["state"] == "remote, unreachable"

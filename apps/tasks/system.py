@@ -12,6 +12,7 @@ import pandas as pd
 
 from apps.core.spec import TaskContext
 from apps.core.weights import format_bytes
+from apps.shared.remote import reachable
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 
@@ -38,6 +39,8 @@ class TaskStatus:
     in_use: int  # requests using the copy now (all the tasks that share it)
     error: str
     shared_with: list[str]  # the other tasks configured with the same model and loader: one copy for all
+    # A task on a remote OpenAI-compatible server: {"server", "model", "reachable"}; None for a local model.
+    remote: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,10 @@ def status(ctx: TaskContext) -> Status:
         ref = manager.selection.get(key)
         sharing = copies[manager.model_key(key, ref)]
         row = manager.state_of(key, ref) or {}
+        remote = None
+        if ref.is_remote:  # no memory, no device: the server, and whether it answers now
+            remote = {"server": ref.remote_url, "model": ref.remote_model, "reachable": reachable(ref, ctx.settings)}
+            row = {**row, "state": "remote, " + ("reachable" if remote["reachable"] else "unreachable")}
         tasks[key] = TaskStatus(
             title=spec.title,
             model=str(ref),
@@ -91,6 +98,7 @@ def status(ctx: TaskContext) -> Status:
             in_use=row.get("in_use", 0),
             error=row.get("error", ""),
             shared_with=[other for other in sharing if other != key],
+            remote=remote,
         )
     process = ProcessStatus(
         rss_bytes=process_rss(),
