@@ -27,6 +27,8 @@ from apps.cli import finder as finder_cli
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, default_data_dir, parse_bytes
 from apps.core.spec import TaskSpec
+from apps.serving import guard, openai_api
+from apps.shared import remote
 from apps.ui.context import TabContext
 
 CSS = """
@@ -105,6 +107,7 @@ def build_manager(settings: Settings) -> ModelManager:
             # De-quantized GGUF checkpoints for the transformers engine (apps/shared/gguf_cache.py).
             "gguf_cache_dir": str((settings.data_dir or default_data_dir()) / "cache" / "dequantized"),
         },
+        remote_loaders=remote.remote_loaders(settings),
     )
 
 
@@ -154,6 +157,7 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
 # What the app serves on its port besides the Gradio app: functions that add routes to the FastAPI app
 # (app, demo, settings) → None, e.g. the OpenAI-compatible API under /v1. Gradio is mounted after them at "/".
 ROUTES: list[Callable[[FastAPI, gr.Blocks, Settings], None]] = []
+ROUTES.append(openai_api.routes(SPECS))  # /v1: the OpenAI-compatible API
 
 
 def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
@@ -170,6 +174,7 @@ def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
         max_file_size=settings.max_upload_bytes,
         theme=gr.themes.Soft(),
         css=CSS,
+        auth=guard.ui_auth(settings),
     )
 
 

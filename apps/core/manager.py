@@ -112,9 +112,13 @@ class ModelManager:
         fetch: Callable[..., Path] = hub.fetch,
         policy: EvictionPolicy | None = None,
         loader_options: Mapping[str, Any] | None = None,
+        remote_loaders: Mapping[str, Loader] | None = None,
     ) -> None:
         self.loaders = dict(loaders)
         self.loader_options = dict(loader_options or {})
+        # Tasks that can run on an OpenAI-compatible server (`openai+http://…#MODEL` refs): their loaders make
+        # a client, fetch nothing and take no memory budget.
+        self.remote_loaders = dict(remote_loaders or {})
         self.selection = selection
         # "auto" device and budget are resolved on first use: working them out imports torch,
         # which would slow down start-up for a page that may never load a model.
@@ -275,6 +279,9 @@ class ModelManager:
     def _load(self, entry: Entry, progress: ProgressFn | None) -> None:
         ref = entry.ref
         started = time.monotonic()
+        if ref.is_remote:
+            self._connect(entry)
+            return
         if progress is not None:
             progress(0.0, desc=f"Fetching {ref.name}…")
         if self.budget is not None and not ref.is_local and hub.cached_path(ref) is None and not self.offline:
@@ -322,6 +329,23 @@ class ModelManager:
             return found, found
         estimate = estimate_load_bytes(request.path, request.ref.gguf_file, request.dtype)
         return estimate, load_peak_bytes(estimate, request.ref)
+
+    def _connect(self, entry: Entry) -> None:
+        """A remote model: its task's remote loader makes the client; nothing is fetched or reserved."""
+        loader = self.remote_loaders.get(entry.task)
+        if loader is None:
+            runnable = ", ".join(sorted(self.remote_loaders)) or "none"
+            raise ModelUnavailable(
+                f"{entry.task} cannot run on a remote server (`{entry.ref}`); the tasks that can: {runnable}."
+            )
+        request = LoadRequest(entry.task, entry.ref, Path(), entry.device, entry.dtype, self.trust_remote_code)
+        value = loader(request)
+        with self._cond:
+            entry.value, entry.size, entry.state = value, 0, State.LOADED
+            entry.last_used = time.monotonic()
+            self.load_counts[entry.key] = self.load_counts.get(entry.key, 0) + 1
+            self._record("load", entry, f"remote, {entry.ref.remote_url}")
+            self._cond.notify_all()
 
     def _run_loader(self, request: LoadRequest) -> Any:
         """The task's loader; a failure that is not the model's fault (see TRANSIENT_ERRORS) is retried once."""

@@ -118,6 +118,15 @@ class Settings(BaseSettings):
             raise ValueError("gguf_engine must be auto, llama.cpp or transformers")
         return value
 
+    remote_api_key: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(os.environ["OPENAI_API_KEY"]) if os.environ.get("OPENAI_API_KEY") else None
+    )
+    """The key sent to remote OpenAI-compatible servers (models `openai+http(s)://HOST[:PORT]/v1#MODEL`).
+    Unset: `OPENAI_API_KEY`, else none (most local servers need none)."""
+
+    remote_timeout_seconds: float = 60.0
+    """How long a request to a remote server may take (connect, or wait between streamed pieces)."""
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 from apps.core.spec import TaskContext
 from apps.core.weights import format_bytes
 from apps.shared.llama_engine import engine_note
+from apps.shared.remote import reachable
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 
@@ -40,6 +41,8 @@ class TaskStatus:
     error: str
     shared_with: list[str]  # the other tasks configured with the same model and loader: one copy for all
     engine: str = ""  # what runs the loaded copy: "transformers", "llama.cpp", … ('' while not loaded)
+    # A task on a remote OpenAI-compatible server: {"server", "model", "reachable"}; None for a local model.
+    remote: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,10 @@ def status(ctx: TaskContext) -> Status:
         ref = manager.selection.get(key)
         sharing = copies[manager.model_key(key, ref)]
         row = manager.state_of(key, ref) or {}
+        remote = None
+        if ref.is_remote:  # no memory, no device: the server, and whether it answers now
+            remote = {"server": ref.remote_url, "model": ref.remote_model, "reachable": reachable(ref, ctx.settings)}
+            row = {**row, "state": "remote, " + ("reachable" if remote["reachable"] else "unreachable")}
         tasks[key] = TaskStatus(
             title=spec.title,
             model=str(ref),
@@ -97,6 +104,7 @@ def status(ctx: TaskContext) -> Status:
             error=row.get("error", ""),
             shared_with=[other for other in sharing if other != key],
             engine=row.get("engine", ""),
+            remote=remote,
         )
     process = ProcessStatus(
         rss_bytes=process_rss(),
