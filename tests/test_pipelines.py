@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 from conftest import ROOT, free_port
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from test_browser import browser, open_tab, page  # noqa: F401  (the browser test's fixtures)
 
 from apps import SPECS
 from apps.core.errors import InputError
@@ -278,6 +280,44 @@ def test_the_builder_offers_only_steps_that_fit_and_says_why_not() -> None:
     )
     with pytest.raises(InputError, match="There is no step 7"):
         builder.remove_step(spec, 7)
+
+
+# -- in the browser: build one step by step, then run it ---------------------------------------------
+
+
+@pytest.mark.browser
+def test_build_and_run_a_pipeline_in_the_browser(page) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    panel = open_tab(page, "pipelines")
+    spec = panel.locator("#pipeline-spec textarea")
+    spec.fill("")  # a new pipeline
+    panel.get_by_role("radio", name="text", exact=True).check()
+    expect(spec).to_have_value(re.compile('"input": "text"'))
+    why_not = page.locator("#pipeline-why-not")
+    expect(why_not).to_contain_text("Image captioning: Image captioning needs an image, not text")
+
+    def add(title: str, settings: str = "") -> None:
+        panel.get_by_role("combobox", name="Add a step").click()
+        page.get_by_role("option", name=title, exact=True).click()
+        panel.get_by_label("Its settings (JSON)").fill(settings)
+        panel.get_by_role("button", name="Add step", exact=True).click()
+
+    add("Translation")  # no target language: refused, and the page says why
+    expect(page.locator(".toast-body").filter(has_text="needs the setting `target_language`")).to_be_visible()
+    add("Translation", '{"target_language": "French"}')
+    expect(spec).to_have_value(re.compile('"target_language": "French"'))
+    add("Text to speech")
+    expect(page.locator("#pipeline-status")).to_contain_text("✓ 2 step(s): text → translation → text → tts → audio")
+    expect(why_not).to_contain_text("The next step reads audio")  # after speech only audio tasks are offered
+    panel.locator("#pipeline-input-text textarea").fill("Open models can speak.")
+    panel.get_by_role("button", name="Run pipeline", exact=True).click()
+    steps = page.locator("#pipeline-steps")
+    expect(steps).to_contain_text("tts", timeout=60_000)
+    expect(steps).to_contain_text("s of audio at")
+    expect(page.locator("#pipeline-text textarea")).not_to_have_value("")
+    expect(panel.locator(".pending, .generating")).to_have_count(0, timeout=60_000)
+    assert page.errors == []
 
 
 # -- one pipeline served alone ------------------------------------------------------------------------
