@@ -369,3 +369,13 @@ def test_the_pipeline_command_refuses_a_file_that_is_not_a_pipeline(tmp_path: Pa
     bad.write_text('{"steps": [{"task": "teleport"}]}')
     assert main(["--offline", "pipeline", str(bad)]) == 2
     assert "unknown task `teleport`" in capsys.readouterr().out
+
+
+def test_the_bench_compares_a_pipeline_with_its_calls_by_hand() -> None:
+    """One round of bench/pipelines.py on the fastest example: both sides ran and a row was reported."""
+    from bench.pipelines import measure, report
+
+    rows = measure(rounds=1, only=["image-narration"])
+    assert [row.pipeline for row in rows] == ["image-narration"]
+    assert rows[0].pipeline_s > 0 and rows[0].by_hand_s > 0
+    assert "| image-narration |" in report(rows)

@@ -12,6 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from apps.core.audio import to_int16
+from apps.core.errors import InputError
 from apps.core.spec import Kind, TaskContext
 from apps.pipelines import builder, store
 from apps.pipelines.run import COLUMNS, PipelineRun, StepFailed, run, run_pipeline
@@ -122,11 +123,21 @@ def build_tab(ctx: TabContext) -> None:
             table, out_text, out_audio, out_image = result_boxes()
     gr.Examples(_examples(ctx), inputs=[spec, text, audio, image], label="Example pipelines")
 
-    def refreshed(spec_text: str) -> tuple[Any, Any, str]:
+    def refreshed(spec_text: str) -> tuple[Any, str, str, Any]:
         choices, note = builder.options(spec_text, ctx.specs)
-        return gr.Dropdown(choices=choices, value=None), note, builder.describe(spec_text, ctx.specs)
+        try:  # the radio follows the spec (an example or a loaded pipeline sets what it starts from)
+            starts = builder.read(spec_text).get("input")
+        except InputError:
+            starts = None
+        radio = gr.Radio(value=starts) if starts in ("text", "audio", "image") else gr.Radio()
+        return gr.Dropdown(choices=choices, value=None), note, builder.describe(spec_text, ctx.specs), radio
 
-    after_edit = {"fn": refreshed, "inputs": [spec], "outputs": [task, why_not, status], "api_visibility": "private"}
+    after_edit = {
+        "fn": refreshed,
+        "inputs": [spec],
+        "outputs": [task, why_not, status, start],
+        "api_visibility": "private",
+    }
     spec.change(**after_edit)
     ctx.on_page_load(lambda: gr.Dropdown(choices=store.choices(ctx.settings)), [saved])
 
