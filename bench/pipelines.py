@@ -1,11 +1,10 @@
 """Bench: a pipeline's run time vs calling its task functions in a row by hand (issue 21: ≤ 1.05× + a fixed cost).
 
-`python -m bench.pipelines [--rounds N] [--kit tiny]` runs each shipped example pipeline on the tiny models,
+`python -m bench.pipelines [--rounds N] [--only NAME]` runs each shipped example pipeline on the tiny models,
 in-process, rounds interleaved side by side (pipeline, then the same calls written out, then again…), and
 prints per pipeline the median of both, their ratio and the median difference (the pipeline's fixed cost:
 parsing, checking, adapters, the steps table). Timings are noisy: compare the two columns of one run only.
-The tiny VITS voice is random (its
-durations are sampled), so the speech steps' work differs a little from round to round on both sides.
+The tiny VITS voice is random (its durations are sampled): the speech steps' work differs between rounds.
 """
 
 from __future__ import annotations
