@@ -292,6 +292,9 @@ def test_build_and_run_a_pipeline_in_the_browser(page) -> None:  # noqa: F811
     panel = open_tab(page, "pipelines")
     spec = panel.locator("#pipeline-spec textarea")
     spec.fill("")  # a new pipeline
+    # (an empty spec is a new pipeline starting from text, and the radio follows the spec)
+    panel.get_by_role("radio", name="audio", exact=True).check()
+    expect(spec).to_have_value(re.compile('"input": "audio"'))
     panel.get_by_role("radio", name="text", exact=True).check()
     expect(spec).to_have_value(re.compile('"input": "text"'))
     why_not = page.locator("#pipeline-why-not")
