@@ -29,6 +29,7 @@ from apps.core.settings import ModelSelection, Settings, default_data_dir, parse
 from apps.core.spec import TaskSpec
 from apps.serving import guard, openai_api
 from apps.shared import remote
+from apps.pipelines import serve as pipeline_serve
 from apps.ui.context import TabContext
 
 CSS = """
@@ -85,6 +86,11 @@ COMMANDS: dict[str, Command] = {
     "estimate": Command(finder_cli.ESTIMATE_HELP, finder_cli.add_estimate_arguments, finder_cli.estimate_command),
     "download": Command(commands.DOWNLOAD_HELP, commands.add_download_arguments, commands.download_command),
     "deploy": Command(commands.DEPLOY_HELP, commands.add_deploy_arguments, commands.deploy_command),
+    "pipeline": Command(
+        pipeline_serve.PIPELINE_HELP,
+        pipeline_serve.add_pipeline_arguments,
+        lambda args, settings, specs: pipeline_serve.pipeline_command(args, settings, specs, build_manager(settings)),
+    ),
 }
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 from apps.core.spec import Asset, Kind, ModelCard, Request, TaskSpec
 from apps.finder import tab as finder
 from apps.finder import task as finder_task
+from apps.pipelines import run as pipelines_run
+from apps.pipelines import tab as pipelines
 from apps.shared import chat_engine, clip, embeddings
 from apps.shared.voices import VOICES
 from apps.tasks import (
@@ -518,6 +520,29 @@ TASKS: tuple[TaskSpec, ...] = (
         default=ModelCard("openai/clip-vit-base-patch32", "151M", "605 MB", "MIT"),
         alternatives=(ModelCard("openai/clip-vit-large-patch14", "428M", "1.71 GB", "MIT"),),
         examples=tuple(name for name, _, _ in image_classification.EXAMPLES),
+    ),
+    TaskSpec(
+        key="pipelines",
+        title="Pipelines",
+        description="Chain tasks into your own app: each step's output (text, audio, image) is the next step's "
+        "input; build, run, save and load pipelines, or start from an example.",
+        api_names=("/run_pipeline",),
+        requests=(
+            Request(
+                "/run_pipeline",
+                {
+                    "spec": '{"name": "caption-translate-speak", "input": "image", "steps": [{"task": "captioning"}, '
+                    '{"task": "translation", "target_language": "French"}, {"task": "tts"}]}',
+                    "text": "",
+                    "audio": None,
+                    "image": Asset("mm-sunset.png"),
+                },
+            ),
+        ),
+        build=pipelines.build_tab,
+        run=pipelines_run.run_pipeline,  # yields the run after each step; no `takes`: a pipeline is not a step
+        uses=("captioning", "translation", "tts", "asr", "summarization", "chat", "narration"),
+        examples=("mm-sunset.png", "audio-speech-en.wav"),
     ),
     TaskSpec(
         key="finder",

@@ -234,6 +234,23 @@ def check_status(out: Any, sent: Mapping[str, Any]) -> None:
 
 
 # api name → check(answer, what was sent by name, files as paths): raises AssertionError for a wrong answer.
+def check_pipeline(out: Any, sent: Mapping[str, Any]) -> None:
+    """A row per step of the spec sent, in order; the final text, audio and image of what its steps give."""
+    import json
+
+    steps = json.loads(sent["spec"])["steps"]
+    text, audio, image, rows = out
+    table(rows, ["step", "task", "model", "seconds", "output"], len(steps))
+    assert [row[1] for row in rows["data"]] == [step["task"] for step in steps]
+    assert isinstance(text, str)
+    gives = {SPECS[step["task"]].gives for step in steps}
+    assert (audio is not None) == ("audio" in gives), audio
+    if audio is not None:
+        assert Path(audio).is_file()
+    if image is not None:
+        assert Path(image).is_file()
+
+
 ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/chat": is_text,
     "/translate": is_text,
@@ -252,6 +269,7 @@ ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/match": check_match,
     "/image_search": check_gallery,
     "/classify_image": label_scores,
+    "/run_pipeline": check_pipeline,
     "/find_models": check_found,
     "/estimate_memory": check_estimate,
     "/status": check_status,

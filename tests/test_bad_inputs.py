@@ -33,6 +33,7 @@ from reference_requests import (
     check_mask,
     check_match,
     check_narration,
+    check_pipeline,
     client_value,
     inputs_of,
     is_text,
@@ -158,6 +159,11 @@ def text_cases(
 # one endpoint shows it, and the matrix stays fast.
 
 
+def with_spec(cases: list[Case], spec: str) -> list[Case]:
+    """The cases, each sent with this pipeline spec (one that reads the parameter they fill)."""
+    return [Case(c.param, c.kind, c.value, c.error, c.check, {**c.also, "spec": spec}, c.label) for c in cases]
+
+
 def model_cases(param: str = "model", variants: bool = False) -> list[Case]:
     cases = [
         Case(param, "invalid model id", INVALID_ID, error="is not a valid model id: use a Hub id"),
@@ -222,6 +228,15 @@ def audio_cases(param: str, silence: Case, variants: bool = False) -> list[Case]
     return cases
 
 
+def pipeline_spec(*steps: dict[str, Any], input: str = "image") -> str:
+    import json
+
+    return json.dumps({"input": input, "steps": list(steps)})
+
+
+CAPTION_STEPS = ({"task": "captioning"}, {"task": "translation", "target_language": "French"})
+TEXT_PIPELINE = pipeline_spec({"task": "translation", "target_language": "French"}, input="text")
+AUDIO_PIPELINE = pipeline_spec({"task": "asr"}, input="audio")
 HUGE = HUGE_SIZE
 CASES: dict[str, list[Case]] = {
     "/chat": [
@@ -394,6 +409,46 @@ CASES: dict[str, list[Case]] = {
         *text_cases("template", None, None, "keep it under 200", accept=label_scores),  # empty: the default
         Case("template", "wrong type", "no braces", error="must contain {} exactly once"),
         *model_cases(),
+    ],
+    "/run_pipeline": [
+        *text_cases("spec", "Write the pipeline as JSON", "Write the pipeline as JSON", "the limit is 100,000"),
+        Case("spec", "not JSON", "{steps: [captioning]}", error="not valid JSON \\(line 1, column 2"),
+        Case("spec", "empty pipeline", pipeline_spec(), error="has no steps"),
+        Case("spec", "unknown task", pipeline_spec({"task": "teleport"}), error="unknown task `teleport`"),
+        Case(
+            "spec",
+            "type mismatch",
+            pipeline_spec(*CAPTION_STEPS, {"task": "captioning"}),
+            error=r"Step 3 \(captioning\) needs an image, step 2 gives text",
+        ),
+        Case(
+            "spec",
+            "missing setting",
+            pipeline_spec({"task": "captioning"}, {"task": "translation"}),
+            error=r"Step 2 \(translation\) needs the setting `target_language`",
+        ),
+        Case("spec", "too many steps", pipeline_spec(*[{"task": "narration"}] * 51), error="51 steps; the limit is 50"),
+        Case(
+            "spec",
+            "cycle",
+            pipeline_spec({"task": "captioning", "from": 2}, {"task": "tts"}),
+            error="cannot loop back \\(no cycles\\)",
+        ),
+        Case(
+            "spec",
+            "step failing mid-run",
+            pipeline_spec(*CAPTION_STEPS, {"task": "tts", "model": UNCACHED_ID}),
+            error=r"Step 3 \(tts\) failed: .*not in the local Hugging Face cache.*before it: step 1 \(captioning\)",
+        ),
+        *with_spec(
+            text_cases("text", "starts from text: type some text", "starts from text", "1,000,000 characters long"),
+            TEXT_PIPELINE,
+        ),
+        *with_spec(
+            audio_cases("audio", Case("audio", "silence", Upload("silence.wav"), check=check_pipeline), variants=False),
+            AUDIO_PIPELINE,
+        ),
+        *image_cases("image", check_pipeline),
     ],
     "/find_models": [
         Case("task", "unknown choice", "Klingon task", error="is not a Hub task"),

@@ -206,6 +206,17 @@ def image_classification(app_page, panel) -> None:
         has_text(app_page, "#image-classification-result", label.strip())
 
 
+def pipelines(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
+    click_example(panel)  # the first example: document → summarize → translate
+    expect(panel.locator("#pipeline-spec textarea")).to_have_value(re.compile('"summarization"'))
+    expect(panel.locator("#pipeline-input-text textarea")).not_to_have_value("")
+    submit(panel, "Run pipeline")
+    has_text(app_page, "#pipeline-steps", "translation")  # the second step's row, once it finished
+    filled_textbox(app_page, "pipeline-text")
+
+
 def finder(app_page, panel) -> None:
     click_example(panel)
     submit(panel, "Find models")
@@ -243,6 +254,7 @@ RECIPES: dict[str, Callable[[object, object], None]] = {
         matching,
         image_search,
         image_classification,
+        pipelines,
         finder,
         system,
     )
