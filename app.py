@@ -27,9 +27,9 @@ from apps.cli import finder as finder_cli
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, default_data_dir, parse_bytes
 from apps.core.spec import TaskSpec
+from apps.pipelines import serve as pipeline_serve
 from apps.serving import guard, openai_api
 from apps.shared import remote
-from apps.pipelines import serve as pipeline_serve
 from apps.ui.context import TabContext
 
 CSS = """
