@@ -27,6 +27,7 @@ from apps.cli import finder as finder_cli
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, parse_bytes
 from apps.core.spec import TaskSpec
+from apps.evals import cli as evals_cli
 from apps.ui.context import TabContext
 
 CSS = """
@@ -83,6 +84,7 @@ COMMANDS: dict[str, Command] = {
     "estimate": Command(finder_cli.ESTIMATE_HELP, finder_cli.add_estimate_arguments, finder_cli.estimate_command),
     "download": Command(commands.DOWNLOAD_HELP, commands.add_download_arguments, commands.download_command),
     "deploy": Command(commands.DEPLOY_HELP, commands.add_deploy_arguments, commands.deploy_command),
+    "eval": Command(evals_cli.EVAL_HELP, evals_cli.add_eval_arguments, evals_cli.eval_command),
 }
 
 
