@@ -45,12 +45,16 @@ def contains(references: Sequence[str], predictions: Sequence[str]) -> float:
 def spearman(references: Sequence[float], predictions: Sequence[float]) -> float:
     from scipy.stats import spearmanr
 
+    if len(references) < 2:  # a correlation of one pair is undefined (scipy raises for pearsonr)
+        return math.nan
     return float(spearmanr(references, predictions).statistic)
 
 
 def pearson(references: Sequence[float], predictions: Sequence[float]) -> float:
     from scipy.stats import pearsonr
 
+    if len(references) < 2:
+        return math.nan
     return float(pearsonr(references, predictions).statistic)
 
 
