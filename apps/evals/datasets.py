@@ -187,6 +187,10 @@ def read_dataset(
     """
     if path is None or not str(path).strip():
         raise InputError("Upload a dataset: a .csv or .jsonl for text tasks, a .zip with metadata.csv for audio/image.")
+    if isinstance(path, dict) and "path" in path:  # a file as gradio's API describes it
+        path = path["path"]
+    if not isinstance(path, str | Path):
+        raise InputError("The dataset must be a file: a .csv or .jsonl, or a .zip with metadata.csv.")
     path = Path(path)
     name = path.name
     if not path.is_file():

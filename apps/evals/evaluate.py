@@ -29,6 +29,7 @@ from apps.evals.datasets import Dataset, read_dataset
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 MAX_MODELS = 4
+MAX_MODELS_CHARS = 4_000
 RECALL_AT = (1, 5, 10)
 SEARCH_TOP_K = 100  # the search task's own maximum: a relevant passage ranked lower counts as not found
 CHAT_MAX_NEW_TOKENS = 64
@@ -311,6 +312,8 @@ def parse_models(models: Any) -> list[str]:
         models = "\n".join(str(item) for item in models)
     if models is not None and not isinstance(models, str):
         raise InputError("Models must be text: one model reference per line (empty for the task's model).")
+    if models and len(models) > MAX_MODELS_CHARS:
+        raise InputError(f"The model list is {len(models):,} characters long; give at most {MAX_MODELS} model ids.")
     refs = list(dict.fromkeys(line.strip() for line in (models or "").splitlines() if line.strip())) or [""]
     if len(refs) > MAX_MODELS:
         raise InputError(f"{len(refs)} models is too many for one evaluation; evaluate at most {MAX_MODELS} at a time.")
