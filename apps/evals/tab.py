@@ -7,6 +7,7 @@ from typing import Any
 import gradio as gr
 
 from apps.evals.evaluate import DEFAULT_LIMIT, EVAL_TASKS, MAX_LIMIT, evaluate
+from apps.ui.components import FileInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 
@@ -25,7 +26,9 @@ def build_tab(ctx: TabContext) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             task = gr.Dropdown(list(EVAL_TASKS), value="similarity", label="Task")
-            dataset = gr.File(label="Dataset", file_types=[".csv", ".jsonl", ".zip"], elem_id="evals-dataset")
+            dataset = FileInput(
+                label="Dataset", file_types=[".csv", ".jsonl", ".zip"], type="filepath", elem_id="evals-dataset"
+            )
         with gr.Column(scale=2):
             models = gr.Textbox(label="Models (one per line; empty: the task's model)", lines=3, placeholder="org/name")
             limit = gr.Slider(1, MAX_LIMIT, value=DEFAULT_LIMIT, step=1, label="Rows (limit)")
