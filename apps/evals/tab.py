@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from apps.evals.evaluate import DEFAULT_LIMIT, EVAL_TASKS, MAX_LIMIT, evaluate
-from apps.ui.components import FileInput
+from apps.ui.components import FileInput, SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 
@@ -31,7 +31,7 @@ def build_tab(ctx: TabContext) -> None:
             )
         with gr.Column(scale=2):
             models = gr.Textbox(label="Models (one per line; empty: the task's model)", lines=3, placeholder="org/name")
-            limit = gr.Slider(1, MAX_LIMIT, value=DEFAULT_LIMIT, step=1, label="Rows (limit)")
+            limit = SliderInput(1, MAX_LIMIT, value=DEFAULT_LIMIT, step=1, label="Rows (limit)")
             button = gr.Button("Evaluate", variant="primary")
     metrics = gr.Dataframe(label="Metrics (95 % CI)", interactive=False, elem_id="evals-metrics")
     examples = gr.Dataframe(label="Examples", interactive=False, wrap=True, elem_id="evals-examples")
