@@ -233,6 +233,14 @@ def check_status(out: Any, sent: Mapping[str, Any]) -> None:
     assert set(out) >= {"tasks", "loaded", "process", "events"}
 
 
+def check_evaluation(out: Any, sent: Mapping[str, Any]) -> None:
+    metrics, examples, results = out
+    assert metrics["headers"] == ["model", "metric", "value", "ci_low", "ci_high", "n"]
+    assert {row[1] for row in metrics["data"]} >= {"spearman", "pearson"}
+    assert len(examples["data"]) == min(int(sent["limit"]), 16)
+    assert str(results).endswith("results.json")
+
+
 # api name → check(answer, what was sent by name, files as paths): raises AssertionError for a wrong answer.
 def check_pipeline(out: Any, sent: Mapping[str, Any]) -> None:
     """A row per step of the spec sent, in order; the final text, audio and image of what its steps give."""
@@ -273,6 +281,7 @@ ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/find_models": check_found,
     "/estimate_memory": check_estimate,
     "/status": check_status,
+    "/evaluate": check_evaluation,
 }
 
 
