@@ -21,6 +21,9 @@ from __future__ import annotations
 from apps.core.spec import Asset, Kind, ModelCard, Request, TaskSpec
 from apps.finder import tab as finder
 from apps.finder import task as finder_task
+from apps.finetune import tab as finetune
+from apps.finetune import task as finetune_task
+from apps.finetune import training as finetune_training
 from apps.shared import chat_engine, clip, embeddings
 from apps.shared.voices import VOICES
 from apps.tasks import (
@@ -525,6 +528,40 @@ TASKS: tuple[TaskSpec, ...] = (
             # about a tiny local model instead.
             Request("/estimate_memory", {"model": "sentence-transformers/all-MiniLM-L6-v2"}),
         ),
+    ),
+    TaskSpec(
+        key="finetune",
+        title="Fine-tune",
+        group="Language",
+        description="Teach a chat model new answers with a LoRA adapter: check a dataset, train with a live loss "
+        "chart, then chat with the result as `BASE+adapter:NAME`.",
+        api_names=("/finetune", "/finetune_status", "/finetune_stop"),
+        requests=(
+            Request(
+                "/finetune",
+                {
+                    "model": "",
+                    "dataset": Asset("finetune-fact.jsonl"),
+                    "name": "reference-adapter",
+                    "steps": 2,
+                    "learning_rate": 0.002,
+                    "lora_r": 4,
+                    "lora_alpha": 8,
+                    "max_length": 128,
+                    "batch_size": 1,
+                },
+            ),
+            Request("/finetune_status", {}),
+            Request("/finetune_stop", {}),
+        ),
+        build=finetune.build_tab,
+        # Its own loader: the trained copy is changed in place by peft, so it is never the Chat tab's copy.
+        load=finetune_training.load_trainable,
+        run=finetune_task.finetune,
+        uses=("chat",),
+        takes=(Kind.TEXT,),
+        gives=Kind.TABLE,
+        examples=("finetune-fact.jsonl",),
     ),
     TaskSpec(
         key="system",

@@ -171,8 +171,19 @@ def load_chat_model(request: LoadRequest) -> TransformersChat:
         options["gguf_file"] = request.ref.gguf_file
     tokenizer = AutoTokenizer.from_pretrained(str(request.path), **options)
     model = AutoModelForCausalLM.from_pretrained(str(request.path), dtype=request.dtype, **options)
+    if request.ref.adapter_dir:
+        model = apply_adapter(model, request.ref.adapter_dir)
     model.to(request.device).eval()
-    return TransformersChat(model, tokenizer, context_length(model.config, tokenizer), request.ref.name)
+    name = f"{request.ref.name}+adapter:{request.ref.adapter}" if request.ref.adapter else request.ref.name
+    return TransformersChat(model, tokenizer, context_length(model.config, tokenizer), name)
+
+
+def apply_adapter(model: Any, folder: str) -> Any:
+    """`model` with the peft LoRA adapter in `folder` merged into its weights (this copy is the adapter's own,
+    and a merged model generates as fast as the base). Adapters run on this transformers engine only."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, folder).merge_and_unload()
 
 
 def context_length(config: Any, tokenizer: Any) -> int:
