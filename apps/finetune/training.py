@@ -185,6 +185,13 @@ def load_trainable(request: LoadRequest) -> Trainable:
     # float16 weights cannot carry float32 LoRA gradients well on CPU; train in float32 or bfloat16.
     dtype = "float32" if request.dtype == "float16" and request.device == "cpu" else request.dtype
     model = AutoModelForCausalLM.from_pretrained(str(request.path), dtype=dtype, **options)
+    if request.ref.gguf_file:
+        # The weights are plain floats once de-quantized, but transformers still marks the model as GGUF-quantized
+        # and the Trainer refuses to train those: clear the mark.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     model.to(request.device)
     return Trainable(model, tokenizer, request.ref.name)
 
@@ -383,7 +390,7 @@ def _run(
 ) -> None:
     import torch
     from peft import get_peft_model
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
     config = job.config
     folder = adapters_root(data_path) / config.name
@@ -463,6 +470,7 @@ def _run(
                 data_collator=lambda batch: collate(batch, pad_id),
                 callbacks=[Progress()],
             )
+            trainer.remove_callback(PrinterCallback)  # with tqdm off it would print every log line to stdout
             if not job.stop_event.is_set():
                 trainer.train()
             if validation and (not job.val_loss or job.val_loss[-1][0] != job.step):
