@@ -562,6 +562,10 @@ TASKS: tuple[TaskSpec, ...] = (
         takes=(Kind.TEXT,),
         gives=Kind.TABLE,
         examples=("finetune-fact.jsonl",),
+        # The base it trains by default is the Chat tab's model (apps/finetune/task.py `base_model`); this
+        # card is the chat default, for the model lists and `python app.py download finetune`.
+        default=ModelCard("HuggingFaceTB/SmolLM2-360M-Instruct", "362M", "724 MB", "Apache-2.0"),
+        pipeline_tag="text-generation",
     ),
     TaskSpec(
         key="system",

@@ -233,9 +233,23 @@ def check_status(out: Any, sent: Mapping[str, Any]) -> None:
     assert set(out) >= {"tasks", "loaded", "process", "events"}
 
 
+def check_finetune(out: Any, sent: Mapping[str, Any]) -> None:
+    summary, loss, adapter = out
+    assert f"step {sent['steps']} of {sent['steps']}" in summary, summary
+    assert len(loss["data"]) == sent["steps"]
+    assert adapter.endswith(f"+adapter:{sent['name']}")
+
+
+def check_finetune_status(out: Any, sent: Mapping[str, Any]) -> None:
+    assert isinstance(out, dict) and "state" in out
+
+
 # api name → check(answer, what was sent by name, files as paths): raises AssertionError for a wrong answer.
 ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/chat": is_text,
+    "/finetune": check_finetune,
+    "/finetune_status": check_finetune_status,
+    "/finetune_stop": check_finetune_status,
     "/translate": is_text,
     "/summarize": check_summary,
     "/similarity": check_similarity,
