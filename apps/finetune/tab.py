@@ -53,6 +53,7 @@ def build_tab(ctx: TabContext) -> None:
         lora_alpha = gr.Number(label="LoRA alpha", value=32, precision=0, minimum=1)
         max_length = gr.Number(label="Max length (tokens)", value=256, precision=0, minimum=16)
         batch_size = gr.Number(label="Batch size", value=2, precision=0, minimum=1)
+    gr.Examples([[ctx.asset("finetune-fact.jsonl"), "quillby-fact"]], inputs=[dataset, name])
     settings = [model, dataset, name, steps, learning_rate, lora_r, lora_alpha, max_length, batch_size]
     command = gr.Code(label="The same run from the command line", language="shell", interactive=False)
     with gr.Row():
@@ -61,7 +62,7 @@ def build_tab(ctx: TabContext) -> None:
         stop = gr.Button("Stop", variant="stop", elem_id="finetune-stop")
     report = gr.Markdown(elem_id="finetune-report")
     shown = gr.HighlightedText(label="First rows as the model sees them (highlighted: tokens that carry loss)")
-    summary = gr.Textbox(label="Progress", lines=2, elem_id="finetune-summary")
+    summary = gr.Markdown(elem_id="finetune-summary")
     chart = gr.LinePlot(x="step", y="loss", color="split", label="Loss", height=260)
     loss = gr.Dataframe(headers=["step", "train loss", "validation loss"], label="Loss by step", interactive=False)
     adapter = gr.Textbox(label="Adapter model (use it in the Chat tab)", elem_id="finetune-adapter")

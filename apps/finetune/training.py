@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apps.core import storage
-from apps.core.errors import InputError, MemoryBudgetError
+from apps.core import libraries, storage
+from apps.core.errors import InputError, MemoryBudgetError, ShowcaseError
 from apps.core.manager import LoadRequest, ModelManager
 from apps.core.refs import ModelRef
 from apps.core.weights import format_bytes
@@ -353,10 +353,8 @@ def start(
             _run_and_drop(job, manager, ref, data_path, ready, prepare)
         except BaseException as exc:  # the thread reports to the job; nothing escapes as a traceback
             job.state = "failed"
-            job.message = (
-                str(exc) if isinstance(exc, (InputError, MemoryBudgetError)) else f"{type(exc).__name__}: {exc}"
-            )
-            if not isinstance(exc, (InputError, MemoryBudgetError)):
+            job.message = str(exc) if isinstance(exc, ShowcaseError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, ShowcaseError):
                 log.exception("training %s failed", config.name)
             failure.append(exc)
         finally:
@@ -366,7 +364,7 @@ def start(
     job.thread = threading.Thread(target=run, name=f"finetune-{config.name}", daemon=True)
     job.thread.start()
     ready.wait()  # the model is loaded and the memory checked (or the run failed): report a refusal now
-    if failure and job.step == 0 and isinstance(failure[0], (InputError, MemoryBudgetError)):
+    if failure and job.step == 0 and isinstance(failure[0], ShowcaseError):
         raise failure[0]
     return job
 
@@ -388,9 +386,12 @@ def _run(
     ready: threading.Event,
     prepare: Callable[[Trainable], tuple[list[Tokenized], list[Tokenized]]],
 ) -> None:
-    import torch
-    from peft import get_peft_model
-    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    # transformers and peft import lazily: a first import beside another thread's model load can fail halfway
+    # ("cannot import name ..."), so it happens under the library lock like every load.
+    with libraries.exclusive():
+        import torch
+        from peft import get_peft_model
+        from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
     config = job.config
     folder = adapters_root(data_path) / config.name
