@@ -23,6 +23,9 @@ from apps.evals import evaluate as evals_task
 from apps.evals import tab as evals_tab
 from apps.finder import tab as finder
 from apps.finder import task as finder_task
+from apps.finetune import tab as finetune
+from apps.finetune import task as finetune_task
+from apps.finetune import training as finetune_training
 from apps.pipelines import run as pipelines_run
 from apps.pipelines import tab as pipelines
 from apps.shared import chat_engine, clip, embeddings
@@ -596,6 +599,44 @@ TASKS: tuple[TaskSpec, ...] = (
                 {"task": "similarity", "dataset": Asset("evals/similarity.csv"), "models": "", "limit": 4},
             ),
         ),
+    ),
+    TaskSpec(
+        key="finetune",
+        title="Fine-tune",
+        group="Language",
+        description="Teach a chat model new answers with a LoRA adapter: check a dataset, train with a live loss "
+        "chart, then chat with the result as `BASE+adapter:NAME`.",
+        api_names=("/finetune", "/finetune_status", "/finetune_stop"),
+        requests=(
+            Request(
+                "/finetune",
+                {
+                    "model": "",
+                    "dataset": Asset("finetune-fact.jsonl"),
+                    "name": "reference-adapter",
+                    "steps": 2,
+                    "learning_rate": 0.002,
+                    "lora_r": 4,
+                    "lora_alpha": 8,
+                    "max_length": 128,
+                    "batch_size": 1,
+                },
+            ),
+            Request("/finetune_status", {}),
+            Request("/finetune_stop", {}),
+        ),
+        build=finetune.build_tab,
+        # Its own loader: the trained copy is changed in place by peft, so it is never the Chat tab's copy.
+        load=finetune_training.load_trainable,
+        run=finetune_task.finetune,
+        uses=("chat",),
+        takes=(Kind.TEXT,),
+        gives=Kind.TABLE,
+        examples=("finetune-fact.jsonl",),
+        # The base it trains by default is the Chat tab's model (apps/finetune/task.py `base_model`); this
+        # card is the chat default, for the model lists and `python app.py download finetune`.
+        default=ModelCard("HuggingFaceTB/SmolLM2-360M-Instruct", "362M", "724 MB", "Apache-2.0"),
+        pipeline_tag="text-generation",
     ),
     TaskSpec(
         key="system",

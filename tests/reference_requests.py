@@ -241,6 +241,18 @@ def check_evaluation(out: Any, sent: Mapping[str, Any]) -> None:
     assert str(results).endswith("results.json")
 
 
+def check_finetune(out: Any, sent: Mapping[str, Any]) -> None:
+    """A progress report of the run (the matrix may read the first one a stream gives, not the last)."""
+    summary, loss, adapter = out
+    assert summary.startswith(f"{sent['name']}: ") and f"of {sent['steps']}" in summary, summary
+    assert len(loss["data"]) <= sent["steps"]
+    assert adapter == "" or adapter.endswith(f"+adapter:{sent['name']}")
+
+
+def check_finetune_status(out: Any, sent: Mapping[str, Any]) -> None:
+    assert isinstance(out, dict) and "state" in out
+
+
 # api name → check(answer, what was sent by name, files as paths): raises AssertionError for a wrong answer.
 def check_pipeline(out: Any, sent: Mapping[str, Any]) -> None:
     """A row per step of the spec sent, in order; the final text, audio and image of what its steps give."""
@@ -261,6 +273,9 @@ def check_pipeline(out: Any, sent: Mapping[str, Any]) -> None:
 
 ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/chat": is_text,
+    "/finetune": check_finetune,
+    "/finetune_status": check_finetune_status,
+    "/finetune_stop": check_finetune_status,
     "/translate": is_text,
     "/summarize": check_summary,
     "/similarity": check_similarity,

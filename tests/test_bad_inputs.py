@@ -250,6 +250,22 @@ CASES: dict[str, list[Case]] = {
         *slider_cases("repetition_penalty", 0.5, 2, "Repetition penalty"),
         *model_cases(),
     ],
+    "/finetune": [
+        *model_cases()[:2],
+        # A Textbox hands the number over as the text "42": a model id that is not cached.
+        Case("model", "wrong type", 42, error="The model must be text|not in the local Hugging Face cache"),
+        Case("dataset", "corrupt file", Upload("corrupt.png"), error="Invalid file type|not a .jsonl or .csv"),
+        Case("dataset", "wrong type", None, error="Upload a dataset"),
+        Case("name", "empty", "", error="Give the adapter a name"),
+        Case("name", "whitespace", "   ", error="Give the adapter a name"),
+        Case("name", "1 MB text", "a" * 1_000_000, error="cannot be a adapter name"),
+        Case("name", "path traversal", "../escape", error="cannot be a adapter name"),
+        Case("steps", "out of range", 0, error="between 1 and 10000|less than minimum"),
+        Case("learning_rate", "out of range", 5, error="at most 1"),
+        Case("batch_size", "out of range", 100_000, error="between 1 and 256"),
+    ],
+    "/finetune_status": [],
+    "/finetune_stop": [],
     "/translate": [
         *text_cases("text", "Enter some text to translate", "Enter some text", "1,000,000 characters long"),
         Case("source_language", "unknown choice", "Klingon", error="cannot translate from 'Klingon'"),

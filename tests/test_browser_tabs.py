@@ -224,6 +224,19 @@ def finder(app_page, panel) -> None:
     has_text(app_page, "#finder-summary", "The Hub is not available")
 
 
+def finetune(app_page, panel) -> None:
+    click_example(panel)
+    panel.get_by_label("Steps").fill("2")
+    panel.get_by_label("LoRA r").fill("2")
+    submit(panel, "Train")
+    has_text(app_page, "#finetune-summary", "done, step 2 of 2")
+    from playwright.sync_api import expect
+
+    expect(app_page.locator("#finetune-adapter textarea")).to_have_value(
+        re.compile(r"\+adapter:quillby-fact$"), timeout=WAIT
+    )
+
+
 def system(app_page, panel) -> None:
     panel.get_by_role("combobox", name="Task").click()
     app_page.get_by_role("option", name="Sentence similarity", exact=True).click()
@@ -265,6 +278,7 @@ RECIPES: dict[str, Callable[[object, object], None]] = {
         pipelines,
         finder,
         evals,
+        finetune,
         system,
     )
 }

@@ -186,6 +186,23 @@ class ModelManager:
         _free(freed)
         return len(freed)
 
+    def make_room(self, needed: int) -> int:
+        """Unload idle models (policy order) until `needed` more bytes fit the budget (memory a model uses
+        beyond its weights, e.g. a training run). Returns the bytes free afterwards (the budget may be None:
+        then there is no limit and this returns `needed`)."""
+        if self.budget is None:
+            return needed
+        with self._cond:
+            idle = [e for e in self._entries.values() if e.state is State.LOADED and not e.refs]
+            freed = []
+            for victim in self._policy.order(idle):
+                if self._used() + needed <= self.budget:
+                    break
+                freed.append(self._drop(victim, f"evicted to make room ({format_bytes(needed)})", action="evict"))
+            free = self.budget - self._used()
+        _free(freed)
+        return free
+
     def used_bytes(self) -> int:
         with self._cond:
             return self._used()
@@ -221,7 +238,9 @@ class ModelManager:
             raise InputError(f"Task `{task}` has no model.")
         loader_id = f"{loader.__module__}.{loader.__qualname__}"
         dtype = resolve_dtype(ref.dtype or self.dtype, self.device)
-        return (loader_id, ref.source, ref.revision or "", ref.gguf_file or "", self.device, dtype)
+        key = (loader_id, ref.source, ref.revision or "", ref.gguf_file or "", self.device, dtype)
+        # An adapter makes a different model on the same base: its own copy, keyed after the others.
+        return (*key, f"adapter:{ref.adapter}") if ref.adapter else key
 
     def _users(self, entry: Entry) -> list[str]:
         """The tasks of one loaded copy: those that used it, then those configured with it (same key)."""

@@ -10,9 +10,11 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from apps.core.errors import InputError
+from apps.core.storage import check_name
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 REMOTE_SCHEMES = ("openai+http://", "openai+https://")  # `openai+http(s)://HOST[:PORT]/v1#MODEL`: a remote server
+ADAPTER_MARK = "+adapter:"  # `BASE+adapter:NAME`: a fine-tuned LoRA adapter on top of BASE
 MAX_REF_CHARS = 1000  # far above any Hub id (org/name@revision#file.gguf) or sensible folder path
 
 
@@ -24,6 +26,10 @@ class ModelRef:
     revision: str | None = None
     gguf_file: str | None = None
     dtype: str | None = None
+    # A LoRA adapter trained by the Fine-tune tab, applied on top of the base model (`BASE+adapter:NAME`);
+    # `adapter_dir` is its folder, filled in by `TaskContext.resolve_model` from SHOWCASE_DATA_DIR.
+    adapter: str | None = None
+    adapter_dir: str | None = None
 
     @property
     def is_local(self) -> bool:
@@ -57,7 +63,17 @@ class ModelRef:
             text += f"@{self.revision}"
         if self.gguf_file:
             text += f"#{self.gguf_file}"
+        if self.adapter:
+            text += f"{ADAPTER_MARK}{self.adapter}"
         return text
+
+    @property
+    def base(self) -> ModelRef:
+        """The model without its adapter."""
+        return replace(self, adapter=None, adapter_dir=None)
+
+    def with_adapter(self, name: str, folder: str | None = None) -> ModelRef:
+        return replace(self, adapter=name, adapter_dir=folder)
 
     def with_dtype(self, dtype: str | None) -> ModelRef:
         return replace(self, dtype=dtype)
@@ -70,7 +86,7 @@ class ModelRef:
         base_dir: Path | None = None,
         local_roots: tuple[Path, ...] | None = None,
     ) -> ModelRef:
-        """Parse `SOURCE[@REVISION][#GGUF_FILE]`.
+        """Parse `SOURCE[@REVISION][#GGUF_FILE][+adapter:NAME]`.
 
         A source that starts with `/`, `.` or `~`, or names an existing folder, is a local path
         (resolved against `base_dir`); anything else must be a valid Hub repo id. `local_roots`
@@ -89,6 +105,10 @@ class ModelRef:
             raise InputError("The model given contains control characters: enter a Hub model id or a local folder.")
         if text.lower().startswith(REMOTE_SCHEMES):
             return cls(source=_remote_source(text))
+        if ADAPTER_MARK in text:
+            base_text, _, adapter = text.rpartition(ADAPTER_MARK)
+            base = cls.parse(base_text, base_dir=base_dir, local_roots=local_roots)
+            return base.with_adapter(check_name(adapter, "adapter"))
         source, _, gguf_file = text.partition("#")
         gguf_file = gguf_file.strip() or None
         source = source.strip()

@@ -177,7 +177,7 @@ def load_chat_model(request: LoadRequest) -> ChatEngine:
     else transformers. Every chat caller loads through this, so all of them get the same engine."""
     from apps.shared import llama_engine
 
-    if llama_engine.wants_llama(request):
+    if llama_engine.wants_llama(request) and not request.ref.adapter:  # adapters run on transformers only
         return llama_engine.load_llama_chat(request)
     return load_transformers_chat(request)
 
@@ -186,7 +186,8 @@ def _chat_estimate_bytes(request: LoadRequest) -> int | None:
     """The manager's size estimate for a GGUF on llama.cpp (file + KV cache); None: the weight headers decide."""
     from apps.shared import llama_engine
 
-    return llama_engine.estimate_bytes(request) if llama_engine.wants_llama(request) else None
+    wanted = llama_engine.wants_llama(request) and not request.ref.adapter
+    return llama_engine.estimate_bytes(request) if wanted else None
 
 
 load_chat_model.estimate_bytes = _chat_estimate_bytes  # type: ignore[attr-defined]  # read by the manager
@@ -226,8 +227,19 @@ def load_transformers_chat(request: LoadRequest) -> TransformersChat:
 
 
 def _transformers_chat(model: Any, tokenizer: Any, request: LoadRequest) -> TransformersChat:
+    if request.ref.adapter_dir:
+        model = apply_adapter(model, request.ref.adapter_dir)
     model.to(request.device).eval()
-    return TransformersChat(model, tokenizer, context_length(model.config, tokenizer), request.ref.name)
+    name = f"{request.ref.name}+adapter:{request.ref.adapter}" if request.ref.adapter else request.ref.name
+    return TransformersChat(model, tokenizer, context_length(model.config, tokenizer), name)
+
+
+def apply_adapter(model: Any, folder: str) -> Any:
+    """`model` with the peft LoRA adapter in `folder` merged into its weights (this copy is the adapter's own,
+    and a merged model generates as fast as the base). Adapters run on this transformers engine only."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, folder).merge_and_unload()
 
 
 def context_length(config: Any, tokenizer: Any) -> int:
