@@ -103,16 +103,17 @@ def test_answer_contains_the_made_up_fact_and_cites_its_document(real_context, t
     paths = write(tmp_path / "in", {"quillmere.md": FACT_DOCUMENT, **OTHER_DOCUMENTS})
     added = rag.rag_add(ctx, paths, "", "facts")
     assert set(added.added) == {"quillmere.md", "gardening.md", "cooking.txt"} and not added.errors
-    result = rag.rag_ask(ctx, "Who founded the Zorvath lantern festival?", [], "facts", 2, False, "")
-    assert result.found and "Fennick" in result.answer, result.answer
+    result = rag.rag_ask(ctx, "In which year was the first Zorvath lantern lit?", [], "facts", 2, False, "")
+    assert result.found and "1871" in result.answer, result.answer
     assert result.sources[0].document == "quillmere.md"
     assert result.sources[0].location == "§ The lantern festival"
     assert "[1] quillmere.md — § The lantern festival" in result.answer
     assert "Odile Fennick" in result.prompt[-1]["content"]  # the exact prompt holds the cited chunk
-    # A follow-up keeps the conversation; a question the documents cannot answer is refused.
-    history = [{"role": "user", "content": "Who founded it?"}, {"role": "assistant", "content": result.answer}]
-    follow = rag.rag_ask(ctx, "In which year did Odile Fennick light the first lantern?", history, "facts", 2)
-    assert "1871" in follow.answer and follow.prompt[1]["content"] == "Who founded it?"
+    # A follow-up sends the conversation so far; a question the documents cannot answer is refused.
+    history = [{"role": "user", "content": "When was it first lit?"}, {"role": "assistant", "content": result.answer}]
+    follow = rag.rag_ask(ctx, "Who lit the first Zorvath lantern?", history, "facts", 2)
+    assert follow.found and follow.prompt[1]["content"] == "When was it first lit?"
+    assert follow.sources[0].document == "quillmere.md"
     missing = rag.rag_ask(ctx, "What is the airspeed of an unladen swallow?", [], "facts", 2)
     assert not missing.found and "do not contain the answer" in missing.answer and missing.prompt == []
     # The same content again (under another name) is skipped.
@@ -123,10 +124,12 @@ def test_answer_contains_the_made_up_fact_and_cites_its_document(real_context, t
 @pytest.mark.real
 def test_a_part_number_is_found_by_bm25_when_dense_ranks_it_low(real_context, tmp_path: Path) -> None:
     ctx = context(real_context, tmp_path / "data")
-    parts = "\n\n".join(
-        f"Replacement valve part number XR-{7700 + n}-B fits the pump of model line {n}." for n in range(40)
-    )
-    rag.rag_add(ctx, None, parts, "parts")
+    # The code sits in a chunk about something else; the chunks closest in meaning are about other codes.
+    files = {
+        f"valve-{n}.txt": f"Replacement valve part number XR-{7700 + n}-B fits the pump of line {n}." for n in range(8)
+    }
+    files["kitchen.txt"] = "The blue kettle in the staff kitchen is labelled XR-7731-B and must be descaled monthly."
+    rag.rag_add(ctx, write(tmp_path / "in", files), "", "parts")
     store = CollectionStore(ctx.settings.data_path, "parts")
     with ctx.for_task("similarity").use() as encoder:
         query = rag.encode(encoder, ["XR-7731-B"])[0]
@@ -153,14 +156,15 @@ def test_collections_persist_and_reindex_when_the_embedding_model_changes(
     reopened = CollectionStore(folder, "kept")
     assert {row["document"] for row in reopened.documents()} == set(OTHER_DOCUMENTS)
     real_model = reopened.model()
-    # The app started with another similarity model: the first question re-indexes the collection.
+    # The app started with another similarity model: the next upload re-indexes the collection first.
     tiny = TaskContext(
         SPECS["rag"], tiny_settings.model_copy(update={"data_dir": folder}), build_manager(tiny_settings), SPECS
     )
     rows_before = len(reopened.rows(["id"]))
-    list(rag.stream_ask(tiny, "When should roses be pruned?", [], "kept", 2))
+    added = rag.rag_add(tiny, None, "Plant garlic in autumn, pointed end up.", "kept")
+    assert added.reindexed == rows_before and "re-indexed" in added.summary
     assert reopened.model() != real_model and reopened.model() == rag.embedding_model(tiny)
-    assert len(reopened.rows(["id"])) == rows_before
+    assert len(reopened.rows(["id"])) == rows_before + 1
 
 
 @pytest.mark.real

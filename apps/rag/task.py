@@ -350,7 +350,9 @@ def _stream_chat(
     """The chat task's model (through the manager, as the Chat tab streams): the reply so far, growing."""
     from apps.shared import chat_engine
 
-    settings = chat_engine.generation_settings(ANSWER_TOKENS, 0.0, 1.0, 1.1)
+    settings = chat_engine.generation_settings(
+        ANSWER_TOKENS, 0.0, 1.0, 1.0
+    )  # no repetition penalty: answers copy facts from the sources
     with ctx.for_task("chat").use(model, progress) as engine:
         chat_engine.require_template(engine)
         fitted = chat_engine.fit_to_context(
