@@ -113,7 +113,21 @@ def build_tab(ctx: TabContext) -> None:
 
     add.click(rag_add, [files, text, collection], [summary, documents], api_name="rag_add")
     ask_event = ask.click(
-        rag_ask, [question, chatbot, collection, top_k, rerank, model], [answer, sources, last], api_name="rag_ask"
+        rag_ask,
+        [question, chatbot, collection, top_k, rerank, model],
+        [answer, sources, last],
+        api_visibility="private",
+    )
+    # The API's /rag_ask takes its history as JSON (as /chat does) and returns (answer, sources).
+    with gr.Column(visible=False):
+        api_history = gr.JSON(label="history")
+        api_answer = gr.Textbox(label="answer")
+        api_button = gr.Button()
+    api_button.click(
+        rag_ask,
+        [question, api_history, collection, top_k, rerank, model],
+        [api_answer, sources, last],
+        api_name="rag_ask",
     )
     ask_event.success(show, [question, chatbot, answer, last], [trace, chatbot, question], api_visibility="private")
     refresh.click(rag_documents, [collection], [documents], api_name="rag_documents")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -237,10 +237,16 @@ def rag_remove(ctx: TaskContext, document: str, collection: str | None = "") -> 
     store = _store(ctx, collection)
     if not isinstance(document, str) or not document.strip():
         raise InputError("Name the document to remove (its name in the documents table).")
+    if len(document) > 1000:
+        raise InputError("A document name is at most 1,000 characters; copy it from the documents table.")
     with store.lock:
         removed = store.remove(document.strip())
+    # Removing what is not there is not an error (a retried request, two clients): the summary says so.
     if not removed:
-        raise InputError(f"Collection “{store.name}” has no document named “{document.strip()[:200]}”.")
+        return (
+            f"Collection **{store.name}** has no document named “{document.strip()}”: nothing removed.",
+            store.documents(),
+        )
     return f"Removed **{document.strip()}** ({removed} chunks) from **{store.name}**.", store.documents()
 
 
@@ -328,14 +334,21 @@ def stream_ask(
     if not relevant:
         yield AskUpdate(NOT_FOUND.format(collection=store.name), [], found, [], False, done=True)
         return
-    message = f"Sources:\n\n{sources_block(sources)}\n\nQuestion: {question}"
-    prompt = [{"role": "system", "content": SYSTEM_PROMPT}, *_history(history), {"role": "user", "content": message}]
-    footer = "\n\nSources:\n" + citations(sources)
-    answer = ""
-    for update in _stream_chat(ctx, message, history, model, progress):
-        answer = update
-        yield AskUpdate(answer, sources, found, prompt, True)
-    yield AskUpdate(answer.strip() + footer, sources, found, prompt, True, done=True)
+    answer, used = "", sources
+    for answer, used in _stream_chat(ctx, sources, question, history, model, progress):
+        yield AskUpdate(answer, used, found, _prompt(used, question, history), True)
+    footer = "\n\nSources:\n" + citations(used)
+    yield AskUpdate(answer.strip() + footer, used, found, _prompt(used, question, history), True, done=True)
+
+
+def _message(sources: list[Source], question: str) -> str:
+    return f"Sources:\n\n{sources_block(sources)}\n\nQuestion: {question}"
+
+
+def _prompt(sources: list[Source], question: str, history: Any) -> list[dict[str, str]]:
+    """The exact messages sent to the chat model (shown in the panel)."""
+    user = {"role": "user", "content": _message(sources, question)}
+    return [{"role": "system", "content": SYSTEM_PROMPT}, *_history(history), user]
 
 
 def _history(history: Any) -> list[dict[str, str]]:
@@ -345,24 +358,42 @@ def _history(history: Any) -> list[dict[str, str]]:
 
 
 def _stream_chat(
-    ctx: TaskContext, message: str, history: Any, model: str | None, progress: ProgressFn | None
-) -> Iterator[str]:
-    """The chat task's model (through the manager, as the Chat tab streams): the reply so far, growing."""
+    ctx: TaskContext,
+    sources: list[Source],
+    question: str,
+    history: Any,
+    model: str | None,
+    progress: ProgressFn | None,
+) -> Iterator[tuple[str, list[Source]]]:
+    """The chat task's model (through the manager, as the Chat tab streams): (reply so far, sources sent).
+
+    When the sources do not fit the model's context window, the lowest-ranked ones are left out (and
+    so not cited); a single source that still does not fit is shortened.
+    """
     from apps.shared import chat_engine
 
-    settings = chat_engine.generation_settings(
-        ANSWER_TOKENS, 0.0, 1.0, 1.0
-    )  # no repetition penalty: answers copy facts from the sources
+    settings = chat_engine.generation_settings(ANSWER_TOKENS, 0.0, 1.0, 1.0)  # no penalty: answers copy facts
+    past = _history(history)
     with ctx.for_task("chat").use(model, progress) as engine:
         chat_engine.require_template(engine)
-        fitted = chat_engine.fit_to_context(
-            SYSTEM_PROMPT, _history(history), message, engine.encode, engine.context_length, settings.max_new_tokens
-        )
+        candidates = [sources[:n] for n in range(len(sources), 0, -1)]
+        candidates += [[replace(sources[0], text=sources[0].text[:limit])] for limit in (600, 300)]
+        for used in candidates:
+            try:
+                fitted = chat_engine.fit_to_context(
+                    SYSTEM_PROMPT, past, _message(used, question), engine.encode, engine.context_length, ANSWER_TOKENS
+                )
+                break
+            except InputError:
+                if used is candidates[-1]:
+                    raise
         stats = chat_engine.GenerationStats()
         reply = ""
         for piece in engine.stream(fitted.input_ids, settings.with_max_new_tokens(fitted.max_new_tokens), stats):
             reply += piece
-            yield reply
+            yield reply, used
+    if not reply:
+        yield reply, used
 
 
 def rag_ask(
