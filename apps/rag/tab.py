@@ -63,7 +63,7 @@ def build_tab(ctx: TabContext) -> None:
             files = gr.File(label="Documents (.txt .md .pdf .html .csv)", file_count="multiple", elem_id="rag-files")
             text = gr.Textbox(label="…or paste text", lines=3)
             add = gr.Button("Add to collection", variant="primary", elem_id="rag-add")
-            summary = gr.Markdown(elem_id="rag-summary")
+            summary = gr.Markdown(label="summary", elem_id="rag-summary")
         with gr.Column(scale=3):
             documents = gr.Dataframe(label="Documents", interactive=False, wrap=True, elem_id="rag-documents")
             with gr.Row():
@@ -80,7 +80,7 @@ def build_tab(ctx: TabContext) -> None:
     answer = gr.Markdown(label="Answer", elem_id="rag-answer")
     sources = gr.Dataframe(label="Sources", interactive=False, wrap=True, elem_id="rag-sources")
     with gr.Accordion("How this answer was found", open=False, elem_id="rag-trace-panel"):
-        trace = gr.Markdown(elem_id="rag-trace")
+        trace = gr.Markdown(label="how this answer was found", elem_id="rag-trace")
     last = gr.State(None)
     with gr.Accordion("Reranker model", open=False):
         model_picker(ctx.for_task("rerank"))
@@ -112,8 +112,12 @@ def build_tab(ctx: TabContext) -> None:
         return trace_markdown(update), history, ""
 
     add.click(rag_add, [files, text, collection], [summary, documents], api_name="rag_add")
+
+    def ask_in_tab(question: str, history: Any, collection: str, top_k: int, rerank: bool, model: str):
+        yield from rag_ask(question, history, collection, top_k, rerank, model)
+
     ask_event = ask.click(
-        rag_ask,
+        ask_in_tab,
         [question, chatbot, collection, top_k, rerank, model],
         [answer, sources, last],
         api_visibility="private",
