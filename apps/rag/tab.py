@@ -13,6 +13,7 @@ from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 from apps.ui.model import model_header, model_picker
 
+QUESTION = "What is the office Wi-Fi password?"
 SOURCE_COLUMNS = ["rank", "document", "location", "score", "text"]
 DOCUMENT_COLUMNS = ["document", "chunks", "characters", "locations", "hash", "added"]
 
@@ -77,11 +78,13 @@ def build_tab(ctx: TabContext) -> None:
         top_k = gr.Slider(1, task.MAX_TOP_K, value=task.DEFAULT_TOP_K, step=1, label="Sources (top k)")
         rerank = gr.Checkbox(label="Rerank with the cross-encoder", value=False)
     model = model_picker(ctx.for_task("chat"))
+    gr.Examples([[QUESTION]], inputs=[question], label="Example question (after adding assets/rag_handbook.md)")
     answer = gr.Markdown(label="Answer", elem_id="rag-answer")
     sources = gr.Dataframe(label="Sources", interactive=False, wrap=True, elem_id="rag-sources")
     with gr.Accordion("How this answer was found", open=False, elem_id="rag-trace-panel"):
         trace = gr.Markdown(label="how this answer was found", elem_id="rag-trace")
     last = gr.State(None)
+    gr.Examples([[[ctx.asset("rag_handbook.md")], "default"]], inputs=[files, collection], label="Example document")
     with gr.Accordion("Reranker model", open=False):
         model_picker(ctx.for_task("rerank"))
 
@@ -148,6 +151,10 @@ def build_rerank_tab(ctx: TabContext) -> None:
         with gr.Column(scale=2):
             model = model_picker(ctx)
             button = gr.Button("Rerank", variant="primary")
+    gr.Examples(
+        [["Which passage is about a pet?", "The market rose.\nMy cat sleeps all day.\nRain is expected."]],
+        inputs=[query, passages],
+    )
     ranked = gr.Dataframe(label="Passages, most relevant first", interactive=False, wrap=True, elem_id="rerank-table")
 
     @user_errors(ctx.spec.title)
