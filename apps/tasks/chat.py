@@ -28,6 +28,7 @@ from apps.shared.chat_engine import (
     normalize_history,
     require_template,
 )
+from apps.shared.structured import OutputConstraint, parse_json_schema, validate_reply
 from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -43,6 +44,13 @@ DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.9
 DEFAULT_REPETITION_PENALTY = 1.1
+SCHEMA_EXAMPLES = (
+    '{"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}}, '
+    '"required": ["city", "country"]}',
+    '{"type": "object", "properties": {"sentiment": {"enum": ["positive", "negative", "neutral"]}, '
+    '"confidence": {"type": "number"}}, "required": ["sentiment", "confidence"]}',
+    '{"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3}',
+)
 
 History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": ...}, ...] or [user, assistant] pairs
 
@@ -73,6 +81,7 @@ class ChatUpdate:
     note: str
     stats: GenerationStats = field(default_factory=GenerationStats)
     done: bool = False
+    value: Any = None  # with a JSON schema: the finished reply parsed and validated (set when done)
 
 
 @dataclass
@@ -82,6 +91,7 @@ class ChatReply:
     text: str
     note: str
     stats: GenerationStats
+    value: Any = None  # with a JSON schema: the reply parsed and validated against it
 
 
 def stream_chat(
@@ -98,11 +108,14 @@ def stream_chat(
     *,
     stop: Sequence[str] | str | None = None,
     seed: int | None = None,
+    json_schema: str | dict[str, Any] | OutputConstraint | None = None,
 ) -> Iterator[ChatUpdate]:
     """Stream the assistant's reply to `message` after `history`.
 
     Yields ChatUpdate(reply so far, note) as the reply grows; the last one has `done` set, the speed in
-    its note and the final token counts. Closing the generator stops generation.
+    its note and the final token counts. Closing the generator stops generation. With `json_schema`
+    (JSON text, a dict, or an OutputConstraint; "" = free text) the reply is constrained to JSON matching
+    it while it is generated, and the last update carries it parsed and validated in `value`.
     """
     limit = ctx.settings.max_text_chars
     message = validate_message(message, limit)
@@ -111,6 +124,10 @@ def stream_chat(
     if len(system_prompt) + sum(len(m["content"]) for m in past) > limit * 4:
         raise InputError("The conversation is too long for this app; clear it and start again.")
     settings = generation_settings(max_new_tokens, temperature, top_p, repetition_penalty, stop, seed)
+    constraint = json_schema if isinstance(json_schema, OutputConstraint) else parse_json_schema(json_schema)
+    if constraint is not None:
+        settings = settings.with_constraint(constraint)
+        system_prompt = f"{system_prompt}\n\n{constraint.instruction()}".strip()
     with ctx.use(model, progress) as engine:
         require_template(engine)
         fitted = fit_to_context(
@@ -123,8 +140,9 @@ def stream_chat(
             reply += piece
             yield ChatUpdate(reply, note, stats)
     seconds, tokens = time.monotonic() - started, stats.completion_tokens
+    value = validate_reply(constraint, reply) if constraint is not None else None
     speed = f"{tokens} tokens in {seconds:.1f} s ({tokens / max(seconds, 1e-6):.1f} tokens/s)."
-    yield ChatUpdate(reply, f"{note} {speed}".strip(), stats, done=True)
+    yield ChatUpdate(reply, f"{note} {speed}".strip(), stats, done=True, value=value)
 
 
 def reply(
@@ -141,10 +159,12 @@ def reply(
     *,
     stop: Sequence[str] | str | None = None,
     seed: int | None = None,
+    json_schema: str | dict[str, Any] | OutputConstraint | None = None,
 ) -> ChatReply:
     """The whole reply at once (greedy by default): what the API, other tasks and evals call.
 
-    Returns ChatReply(text, note, stats) with the token counts and why the reply ended.
+    Returns ChatReply(text, note, stats, value) with the token counts and why the reply ended; `value` is
+    the reply parsed and validated when `json_schema` is given.
     """
     updates = stream_chat(
         ctx,
@@ -159,11 +179,12 @@ def reply(
         progress,
         stop=stop,
         seed=seed,
+        json_schema=json_schema,
     )
     last = ChatUpdate("", "")
     for update in updates:  # the last update is the finished reply
         last = update
-    return ChatReply(last.reply, last.note, last.stats)
+    return ChatReply(last.reply, last.note, last.stats, last.value)
 
 
 # -- the tab ------------------------------------------------------------------------------------
@@ -202,9 +223,22 @@ def build_tab(ctx: TabContext) -> None:
             penalty = SliderInput(
                 0.5, 2, value=DEFAULT_REPETITION_PENALTY, step=0.05, label="Repetition penalty", info="1 = none"
             )
+    with gr.Accordion("Structured output (JSON schema)", open=False):
+        schema_box = gr.Code(
+            label="JSON schema",
+            language="json",
+            value="",
+            lines=6,
+            elem_id="chat-json-schema",
+        )
+        gr.Markdown(
+            "Empty = a free-text reply. With a schema, the reply is constrained to JSON matching it while it "
+            "is written, and checked against it before it is shown."
+        )
+        gr.Examples([[example] for example in SCHEMA_EXAMPLES], inputs=[schema_box], label="Example schemas")
     picker = model_picker(ctx)
     pending = gr.State("")  # the user message being answered
-    settings = [system, max_new, temperature_slider, top_p_slider, penalty, picker]
+    settings = [system, max_new, temperature_slider, top_p_slider, penalty, picker, schema_box]
 
     def chat_add_user_message(message: str, history: list[dict[str, Any]]):
         if not isinstance(message, str) or not message.strip():
@@ -221,12 +255,23 @@ def build_tab(ctx: TabContext) -> None:
         nucleus: float,
         repetition: float,
         model_name: str,
+        json_schema: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
         past = history[: _last_user_index(history)]  # everything before the message being answered
         shown = [*past, {"role": "user", "content": message}]
         for update in stream_chat(
-            ctx, message, past, system_prompt, max_new_tokens, temp, nucleus, repetition, model_name, progress
+            ctx,
+            message,
+            past,
+            system_prompt,
+            max_new_tokens,
+            temp,
+            nucleus,
+            repetition,
+            model_name,
+            progress,
+            json_schema=json_schema,
         ):
             yield [*shown, {"role": "assistant", "content": update.reply}], update.note
 
@@ -281,6 +326,7 @@ def build_tab(ctx: TabContext) -> None:
         top_p: float,
         repetition_penalty: float,
         model: str,
+        json_schema: str = "",
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
         for update in stream_chat(
@@ -294,6 +340,7 @@ def build_tab(ctx: TabContext) -> None:
             repetition_penalty,
             model,
             progress,
+            json_schema=json_schema,
         ):
             yield update.reply
 
