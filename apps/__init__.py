@@ -63,6 +63,7 @@ TASKS: tuple[TaskSpec, ...] = (
                     "top_p": 0.9,
                     "repetition_penalty": 1.0,
                     "model": "",
+                    "json_schema": "",
                 },
             ),
         ),

@@ -234,6 +234,9 @@ CASES: dict[str, list[Case]] = {
         *slider_cases("top_p", 0.05, 1, "Top-p"),
         *slider_cases("repetition_penalty", 0.5, 2, "Repetition penalty"),
         *model_cases(),
+        *text_cases("json_schema", None, None, "JSON schema is 1,000,000 characters long", accept=is_text),
+        Case("json_schema", "not json", "{oops", error="JSON schema is not valid JSON"),
+        Case("json_schema", "bad schema", '{"type": "strng"}', error="JSON schema is not valid"),
     ],
     "/translate": [
         *text_cases("text", "Enter some text to translate", "Enter some text", "1,000,000 characters long"),

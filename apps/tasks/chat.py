@@ -224,11 +224,11 @@ def build_tab(ctx: TabContext) -> None:
                 0.5, 2, value=DEFAULT_REPETITION_PENALTY, step=0.05, label="Repetition penalty", info="1 = none"
             )
     with gr.Accordion("Structured output (JSON schema)", open=False):
-        schema_box = gr.Code(
+        schema_box = gr.Textbox(
             label="JSON schema",
-            language="json",
             value="",
-            lines=6,
+            lines=4,
+            placeholder='{"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}',
             elem_id="chat-json-schema",
         )
         gr.Markdown(
