@@ -30,6 +30,9 @@ def test_chat_by_clicking(page, output_dir: Path) -> None:  # noqa: F811
     while active_generations() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert active_generations() == 0  # Stop really ended generation on the server
+    # The page has taken the Stop in once the conversation's buttons are enabled again (they are disabled
+    # while a reply streams); pieces already on their way may land until then, none after.
+    expect(conversation.get_by_role("button", name="Undo")).to_be_enabled(timeout=30_000)
     stopped = reply.inner_text()
     time.sleep(1)
     assert reply.inner_text() == stopped

@@ -7,6 +7,8 @@ system prompt and the new message are always kept) and the tab says so.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -190,8 +192,28 @@ def reply(
 # -- the tab ------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Reply:
+    """A reply on its way in one page session: Stop sets `stop`; New chat also sets `cleared`."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    cleared: bool = False
+
+
+def _session(request: gr.Request | None) -> str:
+    """The page session a request came from (one browser tab); "" outside a page."""
+    return (request.session_hash if request is not None else None) or ""
+
+
 def _last_user_index(history: list[dict[str, Any]]) -> int:
     return max((i for i, item in enumerate(history) if item.get("role") == "user"), default=-1)
+
+
+# The conversation is never covered, as in gradio's ChatInterface: a reply streams with "minimal" progress
+# (run time and any loading progress in the corner) and the instant edits (add the message, retry, undo,
+# clear) show none, so the chatbot's own Retry / Undo / Copy buttons are never under an overlay.
+REPLY_EVENT: dict[str, Any] = {"show_progress": "minimal", "api_visibility": "private"}
+EDIT_EVENT: dict[str, Any] = {"show_progress": "hidden", "queue": False, "api_visibility": "private"}
 
 
 def build_tab(ctx: TabContext) -> None:
@@ -239,11 +261,36 @@ def build_tab(ctx: TabContext) -> None:
     picker = model_picker(ctx)
     pending = gr.State("")  # the user message being answered
     settings = [system, max_new, temperature_slider, top_p_slider, penalty, picker, schema_box]
+    # Stop is a request the reply honours between two pieces, not gradio's `cancels=`: cancelling a stream
+    # from the page races the pieces already on their way, and under load the page then shows the reply
+    # as failed ("Error" over the conversation) after it had stopped. Here the reply ends as a normal
+    # run does, with what it has said so far. One Reply per page session: a new message (or Retry) arms
+    # a fresh one, so a late Stop never stops the next reply.
+    replies: dict[str, _Reply] = {}
 
-    def chat_add_user_message(message: str, history: list[dict[str, Any]]):
+    def arm_reply(request: gr.Request | None) -> None:
+        previous = replies.get(_session(request))
+        if previous is not None:  # a new message supersedes a reply still on its way
+            previous.stop.set()
+        replies[_session(request)] = _Reply()
+
+    def chat_add_user_message(message: str, history: list[dict[str, Any]], request: gr.Request):
         if not isinstance(message, str) or not message.strip():
             raise gr.Error("Type a message first.", print_exception=False)
+        arm_reply(request)
         return "", [*history, {"role": "user", "content": message}], message
+
+    def chat_stop(request: gr.Request) -> None:
+        reply = replies.get(_session(request))
+        if reply is not None:
+            reply.stop.set()
+
+    def chat_new(request: gr.Request):
+        reply = replies.get(_session(request))
+        if reply is not None:  # the reply ends by emptying the conversation: pieces still on their way land first
+            reply.cleared = True
+            reply.stop.set()
+        return [], "", ""
 
     @user_errors(ctx.spec.title)
     def chat_stream_reply(
@@ -256,29 +303,45 @@ def build_tab(ctx: TabContext) -> None:
         repetition: float,
         model_name: str,
         json_schema: str,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
+        session = _session(request)
+        this = replies.setdefault(session, _Reply())
         past = history[: _last_user_index(history)]  # everything before the message being answered
         shown = [*past, {"role": "user", "content": message}]
-        for update in stream_chat(
-            ctx,
-            message,
-            past,
-            system_prompt,
-            max_new_tokens,
-            temp,
-            nucleus,
-            repetition,
-            model_name,
-            progress,
-            json_schema=json_schema,
-        ):
-            yield [*shown, {"role": "assistant", "content": update.reply}], update.note
+        # closing() ends generation on the server at once when Stop breaks the loop.
+        with contextlib.closing(
+            stream_chat(
+                ctx,
+                message,
+                past,
+                system_prompt,
+                max_new_tokens,
+                temp,
+                nucleus,
+                repetition,
+                model_name,
+                progress,
+                json_schema=json_schema,
+            )
+        ) as updates:
+            try:
+                for update in updates:
+                    if this.stop.is_set():
+                        break
+                    yield [*shown, {"role": "assistant", "content": update.reply}], update.note
+                if this.cleared:
+                    yield [], ""
+            finally:
+                if replies.get(session) is this:
+                    del replies[session]
 
-    def chat_retry(history: list[dict[str, Any]]):
+    def chat_retry(history: list[dict[str, Any]], request: gr.Request):
         index = _last_user_index(history)
         if index < 0:
             raise gr.Error("Nothing to retry yet.", print_exception=False)
+        arm_reply(request)
         return history[: index + 1], message_text(history[index]["content"])
 
     def chat_undo(history: list[dict[str, Any]]):
@@ -287,27 +350,25 @@ def build_tab(ctx: TabContext) -> None:
             return history, ""
         return history[:index], message_text(history[index]["content"])
 
-    sent = gr.on(
+    gr.on(
         [send.click, text.submit],
         chat_add_user_message,
         [text, chatbot],
         [text, chatbot, pending],
-        queue=False,
-        api_visibility="private",
-    ).success(chat_stream_reply, [pending, chatbot, *settings], [chatbot, note], api_visibility="private")
-    retried = chatbot.retry(chat_retry, [chatbot], [chatbot, pending], queue=False, api_visibility="private").success(
-        chat_stream_reply, [pending, chatbot, *settings], [chatbot, note], api_visibility="private"
+        **EDIT_EVENT,
+    ).success(chat_stream_reply, [pending, chatbot, *settings], [chatbot, note], **REPLY_EVENT)
+    chatbot.retry(chat_retry, [chatbot], [chatbot, pending], **EDIT_EVENT).success(
+        chat_stream_reply, [pending, chatbot, *settings], [chatbot, note], **REPLY_EVENT
     )
-    chatbot.undo(chat_undo, [chatbot], [chatbot, text], queue=False, api_visibility="private")
+    chatbot.undo(chat_undo, [chatbot], [chatbot, text], **EDIT_EVENT)
     gr.on(
         [clear.click, chatbot.clear],
-        lambda: ([], "", ""),
+        chat_new,
         None,
         [chatbot, note, pending],
-        queue=False,
-        api_visibility="private",
+        **EDIT_EVENT,
     )
-    stop.click(None, None, None, cancels=[sent, retried], api_visibility="private")
+    stop.click(chat_stop, None, None, **EDIT_EVENT)
 
     # The public endpoint: message + history (+ settings) in, the reply streamed out.
     with gr.Group(visible=False):
