@@ -106,11 +106,11 @@ def stream_chat(
     top_p: float = DEFAULT_TOP_P,
     repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
     model: str | None = None,
+    json_schema: str | dict[str, Any] | OutputConstraint | None = "",
     progress: ProgressFn | None = None,
     *,
     stop: Sequence[str] | str | None = None,
     seed: int | None = None,
-    json_schema: str | dict[str, Any] | OutputConstraint | None = None,
 ) -> Iterator[ChatUpdate]:
     """Stream the assistant's reply to `message` after `history`.
 
@@ -157,11 +157,11 @@ def reply(
     top_p: float = 1.0,
     repetition_penalty: float = 1.0,
     model: str | None = None,
+    json_schema: str | dict[str, Any] | OutputConstraint | None = "",
     progress: ProgressFn | None = None,
     *,
     stop: Sequence[str] | str | None = None,
     seed: int | None = None,
-    json_schema: str | dict[str, Any] | OutputConstraint | None = None,
 ) -> ChatReply:
     """The whole reply at once (greedy by default): what the API, other tasks and evals call.
 
@@ -178,10 +178,10 @@ def reply(
         top_p,
         repetition_penalty,
         model,
+        json_schema,
         progress,
         stop=stop,
         seed=seed,
-        json_schema=json_schema,
     )
     last = ChatUpdate("", "")
     for update in updates:  # the last update is the finished reply
@@ -322,8 +322,8 @@ def build_tab(ctx: TabContext) -> None:
                 nucleus,
                 repetition,
                 model_name,
+                json_schema,
                 progress,
-                json_schema=json_schema,
             )
         ) as updates:
             try:
@@ -400,8 +400,8 @@ def build_tab(ctx: TabContext) -> None:
             top_p,
             repetition_penalty,
             model,
+            json_schema,
             progress,
-            json_schema=json_schema,
         ):
             yield update.reply
 
