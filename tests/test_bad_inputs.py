@@ -415,7 +415,7 @@ CASES: dict[str, list[Case]] = {
         Case("model", "invalid model id", INVALID_ID, error="is not a valid model id"),
         Case("model", "uncached model id", UNCACHED_ID, error="not in the local cache"),
         Case("model", "invalid model id", "/etc", error="is not allowed here", label="outside folder"),
-        *slider_cases("context_length", 1, 2**21, "Context length"),
+        *slider_cases("context_length", 1, 131_072, "Context length"),
         *slider_cases("batch_size", 1, 1024, "Batch size"),
     ],
     "/status": [],  # no parameters: nothing can be sent wrong (it is part of the load test's mix)

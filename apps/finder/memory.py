@@ -17,7 +17,7 @@ from apps.core.errors import InputError
 from apps.core.weights import INFERENCE_OVERHEAD, bytes_for, format_bytes, training_bytes
 
 GB = 10**9  # machines are sold in decimal gigabytes
-MAX_CONTEXT = 2**21
+MAX_CONTEXT = 131_072  # 128k tokens: the longest context most open models state
 MAX_BATCH = 1024
 DEFAULT_CONTEXT = 4096
 DEFAULT_BATCH = 1
