@@ -25,8 +25,10 @@ from apps import DEFAULT_MODELS, SPECS, TASKS
 from apps.cli import commands
 from apps.cli import finder as finder_cli
 from apps.core.manager import ModelManager
-from apps.core.settings import ModelSelection, Settings, parse_bytes
+from apps.core.settings import ModelSelection, Settings, default_data_dir, parse_bytes
 from apps.core.spec import TaskSpec
+from apps.serving import guard, openai_api
+from apps.shared import remote
 from apps.ui.context import TabContext
 
 CSS = """
@@ -99,6 +101,13 @@ def build_manager(settings: Settings) -> ModelManager:
         offline=settings.is_offline,
         trust_remote_code=settings.trust_remote_code,
         wait_seconds=settings.load_wait_seconds,
+        loader_options={
+            "gguf_engine": settings.gguf_engine,
+            "gguf_context": settings.gguf_context,
+            # De-quantized GGUF checkpoints for the transformers engine (apps/shared/gguf_cache.py).
+            "gguf_cache_dir": str((settings.data_dir or default_data_dir()) / "cache" / "dequantized"),
+        },
+        remote_loaders=remote.remote_loaders(settings),
     )
 
 
@@ -148,6 +157,7 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
 # What the app serves on its port besides the Gradio app: functions that add routes to the FastAPI app
 # (app, demo, settings) → None, e.g. the OpenAI-compatible API under /v1. Gradio is mounted after them at "/".
 ROUTES: list[Callable[[FastAPI, gr.Blocks, Settings], None]] = []
+ROUTES.append(openai_api.routes(SPECS))  # /v1: the OpenAI-compatible API
 
 
 def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
@@ -164,6 +174,7 @@ def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
         max_file_size=settings.max_upload_bytes,
         theme=gr.themes.Soft(),
         css=CSS,
+        auth=guard.ui_auth(settings),
     )
 
 

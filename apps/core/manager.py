@@ -52,6 +52,8 @@ class LoadRequest:
     device: str
     dtype: str
     trust_remote_code: bool
+    # Settings some loaders read (e.g. the chat loader's `gguf_engine`, `gguf_context`), from the manager.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 Loader = Callable[[LoadRequest], Any]
@@ -109,8 +111,14 @@ class ModelManager:
         wait_seconds: float = 120.0,
         fetch: Callable[..., Path] = hub.fetch,
         policy: EvictionPolicy | None = None,
+        loader_options: Mapping[str, Any] | None = None,
+        remote_loaders: Mapping[str, Loader] | None = None,
     ) -> None:
         self.loaders = dict(loaders)
+        self.loader_options = dict(loader_options or {})
+        # Tasks that can run on an OpenAI-compatible server (`openai+http://…#MODEL` refs): their loaders make
+        # a client, fetch nothing and take no memory budget.
+        self.remote_loaders = dict(remote_loaders or {})
         self.selection = selection
         # "auto" device and budget are resolved on first use: working them out imports torch,
         # which would slow down start-up for a page that may never load a model.
@@ -271,6 +279,9 @@ class ModelManager:
     def _load(self, entry: Entry, progress: ProgressFn | None) -> None:
         ref = entry.ref
         started = time.monotonic()
+        if ref.is_remote:
+            self._connect(entry)
+            return
         if progress is not None:
             progress(0.0, desc=f"Fetching {ref.name}…")
         if self.budget is not None and not ref.is_local and hub.cached_path(ref) is None and not self.offline:
@@ -278,15 +289,17 @@ class ModelManager:
         path = self._fetch(ref, offline=self.offline, fetch_hint=f"python app.py download {entry.task}")
         if not self.trust_remote_code:
             refuse_remote_code(path, ref)  # before any loader: the model's own code must not even be imported
+        request = LoadRequest(
+            entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code, self.loader_options
+        )
         try:
-            estimate = estimate_load_bytes(path, ref.gguf_file, entry.dtype)
+            estimate, peak = self._estimate(request)
         except Exception as exc:  # unreadable headers only cost us the estimate
             log.warning("cannot estimate size of %s: %s", ref, exc)
-            estimate = 0
-        self._reserve(entry, estimate, peak=load_peak_bytes(estimate, ref))
+            estimate = peak = 0
+        self._reserve(entry, estimate, peak=peak)
         if progress is not None:
             progress(0.5, desc=f"Loading {ref.name} ({format_bytes(estimate)}) on {entry.device}…")
-        request = LoadRequest(entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code)
 
         def waiting() -> None:
             if progress is not None:
@@ -306,6 +319,33 @@ class ModelManager:
         _free(freed)
         if progress is not None:
             progress(1.0, desc=f"{ref.name} ready")
+
+    def _estimate(self, request: LoadRequest) -> tuple[int, int]:
+        """(bytes once loaded, bytes at the load's peak). A loader may know better than the weight headers
+        (llama.cpp keeps a GGUF quantized: file + KV cache) through its `estimate_bytes(request)` attribute."""
+        custom = getattr(self.loaders[request.task], "estimate_bytes", None)
+        found = custom(request) if callable(custom) else None
+        if found is not None:
+            return found, found
+        estimate = estimate_load_bytes(request.path, request.ref.gguf_file, request.dtype)
+        return estimate, load_peak_bytes(estimate, request.ref)
+
+    def _connect(self, entry: Entry) -> None:
+        """A remote model: its task's remote loader makes the client; nothing is fetched or reserved."""
+        loader = self.remote_loaders.get(entry.task)
+        if loader is None:
+            runnable = ", ".join(sorted(self.remote_loaders)) or "none"
+            raise ModelUnavailable(
+                f"{entry.task} cannot run on a remote server (`{entry.ref}`); the tasks that can: {runnable}."
+            )
+        request = LoadRequest(entry.task, entry.ref, Path(), entry.device, entry.dtype, self.trust_remote_code)
+        value = loader(request)
+        with self._cond:
+            entry.value, entry.size, entry.state = value, 0, State.LOADED
+            entry.last_used = time.monotonic()
+            self.load_counts[entry.key] = self.load_counts.get(entry.key, 0) + 1
+            self._record("load", entry, f"remote, {entry.ref.remote_url}")
+            self._cond.notify_all()
 
     def _run_loader(self, request: LoadRequest) -> Any:
         """The task's loader; a failure that is not the model's fault (see TRANSIENT_ERRORS) is retried once."""
@@ -424,6 +464,8 @@ def _row(entry: Entry, users: list[str]) -> dict[str, Any]:
         "in_use": entry.refs,
         "load_seconds": round(entry.loaded_in, 2),
         "error": entry.error,
+        # What runs the model ("transformers", "llama.cpp", …) when the loaded object says.
+        "engine": str(getattr(entry.value, "engine", "")) if entry.state is State.LOADED else "",
     }
 
 
@@ -462,7 +504,11 @@ def load_peak_bytes(estimate: int, ref: ModelRef) -> int:
 
 
 def measure_bytes(value: Any) -> int:
-    """Bytes held by the torch tensors (parameters and buffers) reachable from a loaded object."""
+    """Bytes held by the torch tensors (parameters and buffers) reachable from a loaded object, or what an
+    object that holds its memory outside torch (llama.cpp) reports with `memory_bytes()`."""
+    reported = getattr(value, "memory_bytes", None)
+    if callable(reported):
+        return int(reported())
     torch = sys.modules.get("torch")  # a model made of torch modules imported it
     if torch is None:
         return 0
