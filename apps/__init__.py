@@ -72,6 +72,7 @@ TASKS: tuple[TaskSpec, ...] = (
                     "top_p": 0.9,
                     "repetition_penalty": 1.0,
                     "model": "",
+                    "json_schema": "",
                 },
             ),
         ),
@@ -641,7 +642,10 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
             # The similarity tab's default model, read from the Hub (or the cache); the tests, offline, ask
             # about a tiny local model instead.
-            Request("/estimate_memory", {"model": "sentence-transformers/all-MiniLM-L6-v2"}),
+            Request(
+                "/estimate_memory",
+                {"model": "sentence-transformers/all-MiniLM-L6-v2", "context_length": 4096, "batch_size": 1},
+            ),
         ),
     ),
     TaskSpec(

@@ -249,6 +249,9 @@ CASES: dict[str, list[Case]] = {
         *slider_cases("top_p", 0.05, 1, "Top-p"),
         *slider_cases("repetition_penalty", 0.5, 2, "Repetition penalty"),
         *model_cases(),
+        *text_cases("json_schema", None, None, "JSON schema is 1,000,000 characters long", accept=is_text),
+        Case("json_schema", "not json", "{oops", error="JSON schema is not valid JSON"),
+        Case("json_schema", "bad schema", '{"type": "strng"}', error="JSON schema is not valid"),
     ],
     "/finetune": [
         *model_cases()[:2],
@@ -510,6 +513,8 @@ CASES: dict[str, list[Case]] = {
         Case("model", "invalid model id", INVALID_ID, error="is not a valid model id"),
         Case("model", "uncached model id", UNCACHED_ID, error="not in the local cache"),
         Case("model", "invalid model id", "/etc", error="is not allowed here", label="outside folder"),
+        *slider_cases("context_length", 1, 131_072, "Context length"),
+        *slider_cases("batch_size", 1, 1024, "Batch size"),
     ],
     "/evaluate": [
         Case("task", "unknown choice", "bogus", error="not in the list of choices"),

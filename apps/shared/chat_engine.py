@@ -17,6 +17,7 @@ here (history normalisation, fitting to the context window) are pure and shared 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 from apps.core import libraries
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest
+from apps.shared.structured import OutputConstraint, transformers_logits_processor
 
 log = logging.getLogger("showcase.chat")
 
@@ -47,7 +49,11 @@ _active_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """How to generate a reply; `temperature` 0 means greedy. Build it with `generation_settings` (validated)."""
+    """How to generate a reply; `temperature` 0 means greedy. Build it with `generation_settings` (validated).
+
+    `constraint` (apps/shared/structured.py) makes every engine keep the reply to JSON (a schema, or any
+    object): the transformers engine through an xgrammar logits processor, others with their own grammars.
+    """
 
     max_new_tokens: int
     temperature: float = 0.0
@@ -55,11 +61,13 @@ class GenerationSettings:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    constraint: OutputConstraint | None = None
 
     def with_max_new_tokens(self, max_new_tokens: int) -> GenerationSettings:
-        return GenerationSettings(
-            max_new_tokens, self.temperature, self.top_p, self.repetition_penalty, self.stop, self.seed
-        )
+        return dataclasses.replace(self, max_new_tokens=max_new_tokens)
+
+    def with_constraint(self, constraint: OutputConstraint | None) -> GenerationSettings:
+        return dataclasses.replace(self, constraint=constraint)
 
 
 def generation_settings(
@@ -331,6 +339,9 @@ def stream_generate(
         pad_id = tokenizer.eos_token_id
     last_token: list[int] = []
     options = generate_kwargs(settings)
+    if settings.constraint is not None:
+        vocab_size = chat_model.model.get_output_embeddings().weight.shape[0]  # may exceed len(tokenizer): padding
+        options["logits_processor"] = [transformers_logits_processor(settings.constraint, tokenizer, vocab_size)]
 
     def run() -> None:
         try:

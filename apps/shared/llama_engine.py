@@ -199,6 +199,7 @@ def _stream(
             min_p=0.0,
             typical_p=1.0,
             repeat_penalty=settings.repetition_penalty,
+            grammar=_grammar(settings),
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         started = time.monotonic()
@@ -302,3 +303,12 @@ def kv_cache_bytes(metadata: Mapping[str, Any], n_ctx: int) -> int:
     key_size = number("attention.key_length", width // max(heads, 1))
     value_size = number("attention.value_length", key_size)
     return layers * n_ctx * kv_heads * (key_size + value_size) * KV_BYTES_PER_VALUE
+
+
+def _grammar(settings: GenerationSettings) -> Any:
+    """llama.cpp's grammar for the settings' output constraint (a JSON schema, or any JSON object); None: free text."""
+    if settings.constraint is None:
+        return None
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(settings.constraint.schema_text, verbose=False)
