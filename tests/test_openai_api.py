@@ -8,6 +8,7 @@ limit and a tiny memory budget, for 401, 413 and 503.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,41 @@ def test_chat_completion_answers_with_usage(api) -> None:
     assert answer.usage.prompt_tokens > 5
     assert 0 < answer.usage.completion_tokens <= 16
     assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
+
+
+@pytest.mark.real
+def test_chat_completion_honours_a_json_schema(api) -> None:
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"enum": ["Paris", "Lyon", "Marseille"]},
+            "country": {"type": "string", "maxLength": 20},
+        },
+        "required": ["city", "country"],
+    }
+    answer = api.chat.completions.create(
+        model="",
+        messages=QUESTION,
+        max_tokens=64,
+        temperature=0,
+        response_format={"type": "json_schema", "json_schema": {"name": "capital", "schema": schema}},
+    )
+    reply = json.loads(answer.choices[0].message.content)
+    jsonschema.validate(reply, schema)
+    assert reply["city"] == "Paris"
+    plain = api.chat.completions.create(
+        model="", messages=QUESTION, max_tokens=48, temperature=0, response_format={"type": "json_object"}
+    )
+    assert isinstance(json.loads(plain.choices[0].message.content), dict)
+    with pytest.raises(openai.BadRequestError):
+        api.chat.completions.create(
+            model="",
+            messages=QUESTION,
+            max_tokens=8,
+            response_format={"type": "json_schema", "json_schema": {"schema": {"type": 7}}},
+        )
 
 
 @pytest.mark.real

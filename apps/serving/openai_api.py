@@ -40,6 +40,7 @@ from apps.core.settings import Settings
 from apps.core.spec import TaskContext, TaskSpec
 from apps.shared.batching import MAX_BATCH
 from apps.shared.chat_engine import message_text
+from apps.shared.structured import from_response_format
 from apps.shared.voices import VOICES
 from apps.tasks.chat import DEFAULT_MAX_NEW_TOKENS, ChatUpdate, stream_chat
 from apps.tasks.similarity import embed
@@ -171,6 +172,7 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int | None = None
+    response_format: dict[str, Any] | None = None  # {"type": "text" | "json_object" | "json_schema", ...}
 
 
 class EmbeddingsRequest(BaseModel):
@@ -267,6 +269,7 @@ def chat_updates(serving: Serving, body: ChatCompletionRequest, model: str) -> I
         model,
         stop=body.stop,
         seed=body.seed,
+        json_schema=from_response_format(body.response_format),
     )
 
 
