@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     api_key_ui: bool = False
     """With `api_key` set, guard the Gradio UI and its API too (visitors sign in with the key as password)."""
 
+    metrics: bool = True
+    """Count requests, model loads and chat tokens, and serve them at `GET /metrics` (Prometheus text
+    format, behind `api_key` when one is set). False: nothing is counted and `/metrics` is not served."""
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
