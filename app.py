@@ -28,6 +28,7 @@ from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, default_data_dir, parse_bytes
 from apps.core.spec import TaskSpec
 from apps.evals import cli as evals_cli
+from apps.monitoring import gradio_hook
 from apps.pipelines import serve as pipeline_serve
 from apps.serving import guard, openai_api
 from apps.shared import remote
@@ -157,6 +158,8 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
         for fn, outputs in page_load:
             demo.load(fn, None, outputs, api_visibility="private")
     demo.manager = manager  # type: ignore[attr-defined]  # for tests and the System tab
+    if settings.metrics:
+        gradio_hook.instrument(demo, known_models=known_models(manager))
     demo.page_load_handlers = tuple(fn for fn, _outputs in page_load)  # type: ignore[attr-defined]  # for tests
     demo.settings = settings  # type: ignore[attr-defined]
     return demo
@@ -164,8 +167,20 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
 
 # What the app serves on its port besides the Gradio app: functions that add routes to the FastAPI app
 # (app, demo, settings) → None, e.g. the OpenAI-compatible API under /v1. Gradio is mounted after them at "/".
-ROUTES: list[Callable[[FastAPI, gr.Blocks, Settings], None]] = []
+ROUTES: list[Callable[[FastAPI, gr.Blocks, Settings], None]] = [gradio_hook.add_metrics_route]
 ROUTES.append(openai_api.routes(SPECS))  # /v1: the OpenAI-compatible API
+
+
+def known_models(manager: ModelManager) -> set[str]:
+    """Model names that may be metric labels: every task's configured and curated models (others: `custom`)."""
+    names: set[str] = set()
+    for spec in TASKS:
+        refs = [card.ref for card in spec.cards]
+        if spec.load is not None:
+            refs.append(manager.selection.get(spec.key))
+        for ref in refs:
+            names |= {ref.name, ref.source, str(ref)}
+    return names
 
 
 def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:

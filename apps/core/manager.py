@@ -134,6 +134,9 @@ class ModelManager:
         self._entries: dict[tuple[str, ...], Entry] = {}
         self.load_counts: dict[tuple[str, ...], int] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
+        # Called with every event (load, evict, unload, fail) plus its task, bytes and load seconds, under the
+        # manager's lock: monitoring counts through this seam, so the manager imports nothing above core.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     @functools.cached_property
     def device(self) -> str:
@@ -467,8 +470,16 @@ class ModelManager:
             self._cond.notify_all()
 
     def _record(self, action: str, entry: Entry, detail: str) -> None:
-        self.events.append({"time": time.time(), "action": action, "model": str(entry.ref), "detail": detail})
+        event = {"time": time.time(), "action": action, "model": str(entry.ref), "detail": detail}
+        self.events.append(event)
         log.info("%s %s: %s", action, entry.ref, detail)
+        if self.listeners:
+            told = {**event, "task": entry.task, "bytes": entry.size, "load_seconds": entry.loaded_in}
+            for listener in self.listeners:
+                try:
+                    listener(told)
+                except Exception:  # a broken listener must not break a load
+                    log.exception("manager listener failed")
 
 
 def _row(entry: Entry, users: list[str]) -> dict[str, Any]:

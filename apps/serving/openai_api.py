@@ -38,6 +38,7 @@ from apps.core.hub import NotCached
 from apps.core.manager import ModelManager
 from apps.core.settings import Settings
 from apps.core.spec import TaskContext, TaskSpec
+from apps.monitoring import metrics
 from apps.shared.batching import MAX_BATCH
 from apps.shared.chat_engine import message_text
 from apps.shared.structured import from_response_format
@@ -580,5 +581,43 @@ def routes(specs: Mapping[str, TaskSpec]) -> Callable[[FastAPI, Any, Settings], 
 
         app.add_exception_handler(APIError, openai_error)
         app.add_exception_handler(RequestValidationError, invalid_request)
+        if settings.metrics:
+            app.middleware("http")(count_v1_requests)
 
     return add_openai_routes
+
+
+# The /v1 routes as metric labels (any other path under /v1 counts as `/v1/other`: labels stay bounded).
+V1_ROUTES = frozenset(
+    f"/v1/{name}"
+    for name in (
+        "models",
+        "chat/completions",
+        "embeddings",
+        "audio/transcriptions",
+        "audio/translations",
+        "audio/speech",
+    )
+)
+
+
+def outcome_of_status(status: int) -> str:
+    """The metrics outcome of an OpenAI-style answer: its status code says whose fault a failure was."""
+    if status < 400:
+        return "ok"
+    if status in (401, 429, 503):
+        return "rejected"
+    return "user_error" if status < 500 else "model_error"
+
+
+async def count_v1_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
+    """Count and time every /v1 request like a Gradio endpoint (`showcase_requests_total{endpoint="/v1/…"}`).
+
+    The time is until the answer starts: a streamed chat's own speed is in the chat metrics."""
+    path = request.url.path.rstrip("/")
+    if not path.startswith("/v1/"):
+        return await call_next(request)
+    with metrics.track(path if path in V1_ROUTES else "/v1/other") as call:
+        response = await call_next(request)
+        call.outcome = outcome_of_status(response.status_code)
+    return response

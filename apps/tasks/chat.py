@@ -20,6 +20,7 @@ from apps.core.errors import InputError
 from apps.core.inputs import require_text
 from apps.core.manager import ProgressFn
 from apps.core.spec import TaskContext
+from apps.monitoring import metrics
 from apps.shared.chat_engine import (
     MAX_NEW_TOKENS,
     GenerationStats,
@@ -143,6 +144,9 @@ def stream_chat(
             yield ChatUpdate(reply, note, stats)
     seconds, tokens = time.monotonic() - started, stats.completion_tokens
     value = validate_reply(constraint, reply) if constraint is not None else None
+    metrics.observe_chat(
+        engine.name, stats.prompt_tokens, tokens, stats.first_token_seconds, tokens / max(seconds, 1e-6)
+    )
     speed = f"{tokens} tokens in {seconds:.1f} s ({tokens / max(seconds, 1e-6):.1f} tokens/s)."
     yield ChatUpdate(reply, f"{note} {speed}".strip(), stats, done=True, value=value)
 
