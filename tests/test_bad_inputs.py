@@ -254,6 +254,8 @@ CASES: dict[str, list[Case]] = {
         Case("json_schema", "bad schema", '{"type": "strng"}', error="JSON schema is not valid"),
     ],
     "/finetune": [
+        # "" (and blank) = the Chat tab's model, as for /chat.
+        *text_cases("model", None, None, "1,000,000 characters long", accept=ANSWERS["/finetune"]),
         *model_cases()[:2],
         # A Textbox hands the number over as the text "42": a model id that is not cached.
         Case("model", "wrong type", 42, error="The model must be text|not in the local Hugging Face cache"),
@@ -263,9 +265,12 @@ CASES: dict[str, list[Case]] = {
         Case("name", "whitespace", "   ", error="Give the adapter a name"),
         Case("name", "1 MB text", "a" * 1_000_000, error="cannot be a adapter name"),
         Case("name", "path traversal", "../escape", error="cannot be a adapter name"),
-        Case("steps", "out of range", 0, error="between 1 and 10000|less than minimum"),
-        Case("learning_rate", "out of range", 5, error="at most 1"),
-        Case("batch_size", "out of range", 100_000, error="between 1 and 256"),
+        *slider_cases("steps", 1, 10_000, "Steps"),
+        *slider_cases("learning_rate", 1e-5, 1, "Learning rate"),
+        *slider_cases("lora_r", 1, 256, "LoRA r"),
+        *slider_cases("lora_alpha", 1, 1024, "LoRA alpha"),
+        *slider_cases("max_length", 16, 8192, "Max length (tokens)"),
+        *slider_cases("batch_size", 1, 256, "Batch size"),
     ],
     "/finetune_status": [],
     "/finetune_stop": [],

@@ -226,8 +226,8 @@ def finder(app_page, panel) -> None:
 
 def finetune(app_page, panel) -> None:
     click_example(panel)
-    panel.get_by_label("Steps").fill("2")
-    panel.get_by_label("LoRA r").fill("2")
+    panel.get_by_label("number input for Steps", exact=True).fill("2")
+    panel.get_by_label("number input for LoRA r", exact=True).fill("2")
     submit(panel, "Train")
     has_text(app_page, "#finetune-summary", "done, step 2 of 2")
     from playwright.sync_api import expect

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from apps.finetune import task, training
+from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 
@@ -47,12 +48,13 @@ def build_tab(ctx: TabContext) -> None:
         elem_id="finetune-dataset",
     )
     with gr.Row():
-        steps = gr.Number(label="Steps", value=60, precision=0, minimum=1)
-        learning_rate = gr.Number(label="Learning rate", value=2e-3, minimum=0)
-        lora_r = gr.Number(label="LoRA r", value=16, precision=0, minimum=1)
-        lora_alpha = gr.Number(label="LoRA alpha", value=32, precision=0, minimum=1)
-        max_length = gr.Number(label="Max length (tokens)", value=256, precision=0, minimum=16)
-        batch_size = gr.Number(label="Batch size", value=2, precision=0, minimum=1)
+        # The ranges TrainingConfig.checked accepts; SliderInput refuses anything else with a clear sentence.
+        steps = SliderInput(1, 10_000, value=60, step=1, label="Steps")
+        learning_rate = SliderInput(1e-5, 1, value=2e-3, step=1e-5, label="Learning rate")
+        lora_r = SliderInput(1, 256, value=16, step=1, label="LoRA r")
+        lora_alpha = SliderInput(1, 1024, value=32, step=1, label="LoRA alpha")
+        max_length = SliderInput(16, 8192, value=256, step=16, label="Max length (tokens)")
+        batch_size = SliderInput(1, 256, value=2, step=1, label="Batch size")
     gr.Examples([[ctx.asset("finetune-fact.jsonl"), "quillby-fact"]], inputs=[dataset, name])
     settings = [model, dataset, name, steps, learning_rate, lora_r, lora_alpha, max_length, batch_size]
     command = gr.Code(label="The same run from the command line", language="shell", interactive=False)
@@ -62,7 +64,7 @@ def build_tab(ctx: TabContext) -> None:
         stop = gr.Button("Stop", variant="stop", elem_id="finetune-stop")
     report = gr.Markdown(elem_id="finetune-report")
     shown = gr.HighlightedText(label="First rows as the model sees them (highlighted: tokens that carry loss)")
-    summary = gr.Markdown(elem_id="finetune-summary")
+    summary = gr.Markdown(label="summary", elem_id="finetune-summary")
     chart = gr.LinePlot(x="step", y="loss", color="split", label="Loss", height=260)
     loss = gr.Dataframe(headers=["step", "train loss", "validation loss"], label="Loss by step", interactive=False)
     adapter = gr.Textbox(label="Adapter model (use it in the Chat tab)", elem_id="finetune-adapter")
