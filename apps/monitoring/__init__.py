@@ -1,1 +1,0 @@
-"""Monitoring: Prometheus metrics (`GET /metrics`), the counting seam every endpoint passes through."""
