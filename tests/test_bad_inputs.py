@@ -454,9 +454,8 @@ def sent_values(params: dict[str, Any], files: dict[str, Path]) -> dict[str, Any
     return {name: resolve(local_value(value), files) for name, value in params.items()}
 
 
-def run_endpoint(url: str, api_name: str, files: dict[str, Path]) -> dict[str, Outcome]:
+def run_endpoint(client: Client, api_name: str, files: dict[str, Path]) -> dict[str, Outcome]:
     """Send an endpoint its bad inputs in order, each refused one followed by the good request."""
-    client = Client(url, verbose=False, ssl_verify=False)  # plain http: no CA bundle to load per request
     good = sent_values(good_request(api_name), files)
     outcomes = {}
     for case in CASES[api_name]:
@@ -478,8 +477,15 @@ def run_endpoint(url: str, api_name: str, files: dict[str, Path]) -> dict[str, O
 @pytest.fixture(scope="module")
 def outcomes(tiny_app: tuple[str, Any], bad_files: dict[str, Path]) -> dict[tuple[str, str], Outcome]:
     """Every case's outcome. Endpoints run side by side (each has its own queue), each one's cases in order."""
+    # One client per endpoint, made a few at a time: each reads the app's whole API description, and some
+    # fifty of them at once kept a loaded machine's server busier than a client waits for.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        # plain http: no CA bundle to load per request
+        clients = dict(
+            zip(CASES, pool.map(lambda _: Client(tiny_app[0], verbose=False, ssl_verify=False), CASES), strict=True)
+        )
     with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
-        futures = {api_name: pool.submit(run_endpoint, tiny_app[0], api_name, bad_files) for api_name in CASES}
+        futures = {api_name: pool.submit(run_endpoint, clients[api_name], api_name, bad_files) for api_name in CASES}
     return {
         (api_name, case_id): outcome
         for api_name, future in futures.items()
