@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from apps.core import libraries
@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     """Where the app keeps what it makes: document collections, eval results, votes, adapters, prompt
     templates, pipelines. Default: `/data/showcase` on Spaces with persistent storage (`/data`), else
     `data/` in the app's folder."""
+
+    api_key: SecretStr | None = None
+    """When set, `/v1` and `/metrics` require `Authorization: Bearer <key>` (compared in constant
+    time). Unset (default): they are open to whoever reaches the server (bound to 127.0.0.1 unless
+    `host` says otherwise)."""
+
+    api_key_ui: bool = False
+    """With `api_key` set, guard the Gradio UI and its API too (visitors sign in with the key as password)."""
 
     @field_validator("device")
     @classmethod
