@@ -25,8 +25,12 @@ from apps import DEFAULT_MODELS, SPECS, TASKS
 from apps.cli import commands
 from apps.cli import finder as finder_cli
 from apps.core.manager import ModelManager
-from apps.core.settings import ModelSelection, Settings, parse_bytes
+from apps.core.settings import ModelSelection, Settings, default_data_dir, parse_bytes
 from apps.core.spec import TaskSpec
+from apps.monitoring import gradio_hook
+from apps.pipelines import serve as pipeline_serve
+from apps.serving import guard, openai_api
+from apps.shared import remote
 from apps.ui.context import TabContext
 
 CSS = """
@@ -83,6 +87,11 @@ COMMANDS: dict[str, Command] = {
     "estimate": Command(finder_cli.ESTIMATE_HELP, finder_cli.add_estimate_arguments, finder_cli.estimate_command),
     "download": Command(commands.DOWNLOAD_HELP, commands.add_download_arguments, commands.download_command),
     "deploy": Command(commands.DEPLOY_HELP, commands.add_deploy_arguments, commands.deploy_command),
+    "pipeline": Command(
+        pipeline_serve.PIPELINE_HELP,
+        pipeline_serve.add_pipeline_arguments,
+        lambda args, settings, specs: pipeline_serve.pipeline_command(args, settings, specs, build_manager(settings)),
+    ),
 }
 
 
@@ -99,6 +108,13 @@ def build_manager(settings: Settings) -> ModelManager:
         offline=settings.is_offline,
         trust_remote_code=settings.trust_remote_code,
         wait_seconds=settings.load_wait_seconds,
+        loader_options={
+            "gguf_engine": settings.gguf_engine,
+            "gguf_context": settings.gguf_context,
+            # De-quantized GGUF checkpoints for the transformers engine (apps/shared/gguf_cache.py).
+            "gguf_cache_dir": str((settings.data_dir or default_data_dir()) / "cache" / "dequantized"),
+        },
+        remote_loaders=remote.remote_loaders(settings),
     )
 
 
@@ -140,6 +156,8 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
         for fn, outputs in page_load:
             demo.load(fn, None, outputs, api_visibility="private")
     demo.manager = manager  # type: ignore[attr-defined]  # for tests and the System tab
+    if settings.metrics:
+        gradio_hook.instrument(demo, known_models=known_models(manager))
     demo.page_load_handlers = tuple(fn for fn, _outputs in page_load)  # type: ignore[attr-defined]  # for tests
     demo.settings = settings  # type: ignore[attr-defined]
     return demo
@@ -147,7 +165,20 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
 
 # What the app serves on its port besides the Gradio app: functions that add routes to the FastAPI app
 # (app, demo, settings) → None, e.g. the OpenAI-compatible API under /v1. Gradio is mounted after them at "/".
-ROUTES: list[Callable[[FastAPI, gr.Blocks, Settings], None]] = []
+ROUTES: list[Callable[[FastAPI, gr.Blocks, Settings], None]] = [gradio_hook.add_metrics_route]
+ROUTES.append(openai_api.routes(SPECS))  # /v1: the OpenAI-compatible API
+
+
+def known_models(manager: ModelManager) -> set[str]:
+    """Model names that may be metric labels: every task's configured and curated models (others: `custom`)."""
+    names: set[str] = set()
+    for spec in TASKS:
+        refs = [card.ref for card in spec.cards]
+        if spec.load is not None:
+            refs.append(manager.selection.get(spec.key))
+        for ref in refs:
+            names |= {ref.name, ref.source, str(ref)}
+    return names
 
 
 def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
@@ -164,6 +195,7 @@ def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
         max_file_size=settings.max_upload_bytes,
         theme=gr.themes.Soft(),
         css=CSS,
+        auth=guard.ui_auth(settings),
     )
 
 

@@ -21,6 +21,11 @@ from __future__ import annotations
 from apps.core.spec import Asset, Kind, ModelCard, Request, TaskSpec
 from apps.finder import tab as finder
 from apps.finder import task as finder_task
+from apps.finetune import tab as finetune
+from apps.finetune import task as finetune_task
+from apps.finetune import training as finetune_training
+from apps.pipelines import run as pipelines_run
+from apps.pipelines import tab as pipelines
 from apps.shared import chat_engine, clip, embeddings
 from apps.shared.voices import VOICES
 from apps.tasks import (
@@ -63,6 +68,7 @@ TASKS: tuple[TaskSpec, ...] = (
                     "top_p": 0.9,
                     "repetition_penalty": 1.0,
                     "model": "",
+                    "json_schema": "",
                 },
             ),
         ),
@@ -77,6 +83,31 @@ TASKS: tuple[TaskSpec, ...] = (
             ModelCard("HuggingFaceTB/SmolLM2-135M-Instruct", "135M", "269 MB", "Apache-2.0", note="fastest"),
             ModelCard("HuggingFaceTB/SmolLM2-1.7B-Instruct", "1.71B", "3.42 GB", "Apache-2.0", note="best answers"),
             ModelCard("Qwen/Qwen2.5-0.5B-Instruct", "494M", "988 MB", "Apache-2.0", note="29+ languages"),
+            # GGUF Q4_K_M files: on llama.cpp (SHOWCASE_GGUF_ENGINE) a 1-2B model answers at reading speed on 2 vCPUs.
+            ModelCard(
+                "Qwen/Qwen2.5-1.5B-Instruct-GGUF",
+                "1.54B",
+                "1.12 GB",
+                "Apache-2.0",
+                note="GGUF Q4_K_M for llama.cpp, 29+ languages",
+                gguf_file="qwen2.5-1.5b-instruct-q4_k_m.gguf",
+            ),
+            ModelCard(
+                "HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF",
+                "1.71B",
+                "1.06 GB",
+                "Apache-2.0",
+                note="GGUF Q4_K_M for llama.cpp",
+                gguf_file="smollm2-1.7b-instruct-q4_k_m.gguf",
+            ),
+            ModelCard(
+                "bartowski/Llama-3.2-1B-Instruct-GGUF",
+                "1.24B",
+                "808 MB",
+                "Llama 3.2 Community",
+                note="GGUF Q4_K_M for llama.cpp",
+                gguf_file="Llama-3.2-1B-Instruct-Q4_K_M.gguf",
+            ),
         ),
     ),
     TaskSpec(
@@ -495,6 +526,29 @@ TASKS: tuple[TaskSpec, ...] = (
         examples=tuple(name for name, _, _ in image_classification.EXAMPLES),
     ),
     TaskSpec(
+        key="pipelines",
+        title="Pipelines",
+        description="Chain tasks into your own app: each step's output (text, audio, image) is the next step's "
+        "input; build, run, save and load pipelines, or start from an example.",
+        api_names=("/run_pipeline",),
+        requests=(
+            Request(
+                "/run_pipeline",
+                {
+                    "spec": '{"name": "caption-translate-speak", "input": "image", "steps": [{"task": "captioning"}, '
+                    '{"task": "translation", "target_language": "French"}, {"task": "tts"}]}',
+                    "text": "",
+                    "audio": None,
+                    "image": Asset("mm-sunset.png"),
+                },
+            ),
+        ),
+        build=pipelines.build_tab,
+        run=pipelines_run.run_pipeline,  # yields the run after each step; no `takes`: a pipeline is not a step
+        uses=("captioning", "translation", "tts", "asr", "summarization", "chat", "narration"),
+        examples=("mm-sunset.png", "audio-speech-en.wav"),
+    ),
+    TaskSpec(
         key="finder",
         title="Model finder",
         group="Models",
@@ -523,8 +577,49 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
             # The similarity tab's default model, read from the Hub (or the cache); the tests, offline, ask
             # about a tiny local model instead.
-            Request("/estimate_memory", {"model": "sentence-transformers/all-MiniLM-L6-v2"}),
+            Request(
+                "/estimate_memory",
+                {"model": "sentence-transformers/all-MiniLM-L6-v2", "context_length": 4096, "batch_size": 1},
+            ),
         ),
+    ),
+    TaskSpec(
+        key="finetune",
+        title="Fine-tune",
+        group="Language",
+        description="Teach a chat model new answers with a LoRA adapter: check a dataset, train with a live loss "
+        "chart, then chat with the result as `BASE+adapter:NAME`.",
+        api_names=("/finetune", "/finetune_status", "/finetune_stop"),
+        requests=(
+            Request(
+                "/finetune",
+                {
+                    "model": "",
+                    "dataset": Asset("finetune-fact.jsonl"),
+                    "name": "reference-adapter",
+                    "steps": 2,
+                    "learning_rate": 0.002,
+                    "lora_r": 4,
+                    "lora_alpha": 8,
+                    "max_length": 128,
+                    "batch_size": 1,
+                },
+            ),
+            Request("/finetune_status", {}),
+            Request("/finetune_stop", {}),
+        ),
+        build=finetune.build_tab,
+        # Its own loader: the trained copy is changed in place by peft, so it is never the Chat tab's copy.
+        load=finetune_training.load_trainable,
+        run=finetune_task.finetune,
+        uses=("chat",),
+        takes=(Kind.TEXT,),
+        gives=Kind.TABLE,
+        examples=("finetune-fact.jsonl",),
+        # The base it trains by default is the Chat tab's model (apps/finetune/task.py `base_model`); this
+        # card is the chat default, for the model lists and `python app.py download finetune`.
+        default=ModelCard("HuggingFaceTB/SmolLM2-360M-Instruct", "362M", "724 MB", "Apache-2.0"),
+        pipeline_tag="text-generation",
     ),
     TaskSpec(
         key="system",

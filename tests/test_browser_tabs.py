@@ -206,11 +206,35 @@ def image_classification(app_page, panel) -> None:
         has_text(app_page, "#image-classification-result", label.strip())
 
 
+def pipelines(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
+    click_example(panel)  # the first example: document → summarize → translate
+    expect(panel.locator("#pipeline-spec textarea")).to_have_value(re.compile('"summarization"'))
+    expect(panel.locator("#pipeline-input-text textarea")).not_to_have_value("")
+    submit(panel, "Run pipeline")
+    has_text(app_page, "#pipeline-steps", "translation")  # the second step's row, once it finished
+    filled_textbox(app_page, "pipeline-text")
+
+
 def finder(app_page, panel) -> None:
     click_example(panel)
     submit(panel, "Find models")
     # Offline (as in tests) the finder says so and lists the local cache instead of the Hub.
     has_text(app_page, "#finder-summary", "The Hub is not available")
+
+
+def finetune(app_page, panel) -> None:
+    click_example(panel)
+    panel.get_by_label("number input for Steps", exact=True).fill("2")
+    panel.get_by_label("number input for LoRA r", exact=True).fill("2")
+    submit(panel, "Train")
+    has_text(app_page, "#finetune-summary", "done, step 2 of 2")
+    from playwright.sync_api import expect
+
+    expect(app_page.locator("#finetune-adapter textarea")).to_have_value(
+        re.compile(r"\+adapter:quillby-fact$"), timeout=WAIT
+    )
 
 
 def system(app_page, panel) -> None:
@@ -243,7 +267,9 @@ RECIPES: dict[str, Callable[[object, object], None]] = {
         matching,
         image_search,
         image_classification,
+        pipelines,
         finder,
+        finetune,
         system,
     )
 }

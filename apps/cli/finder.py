@@ -92,6 +92,8 @@ def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL",
         help="Hub id (org/name[@revision][#file.gguf]), a local model folder, or a .safetensors file",
     )
+    parser.add_argument("--context-length", type=int, default=4096, help="tokens, for the KV cache (default 4096)")
+    parser.add_argument("--batch-size", type=int, default=1, help="sequences at once, for the KV cache (default 1)")
     _add_offline(parser)
 
 
@@ -102,7 +104,13 @@ def estimate_command(args: argparse.Namespace, settings: Settings, specs: Mappin
 
     try:
         # The machine's owner runs commands: any local folder may be read, not only the allowed ones.
-        result = estimate_memory(finder_context(settings, specs), args.estimate_model, any_local_folder=True)
+        result = estimate_memory(
+            finder_context(settings, specs),
+            args.estimate_model,
+            any_local_folder=True,
+            context_length=args.context_length,
+            batch_size=args.batch_size,
+        )
     except ShowcaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -111,6 +119,9 @@ def estimate_command(args: argparse.Namespace, settings: Settings, specs: Mappin
     print(text_table(result.columns, result.rows))
     print()
     print(_wrap(FORMULAS))
+    if result.plan_summary:
+        print()
+        print(result.plan_summary)
     return 0
 
 

@@ -52,6 +52,8 @@ class LoadRequest:
     device: str
     dtype: str
     trust_remote_code: bool
+    # Settings some loaders read (e.g. the chat loader's `gguf_engine`, `gguf_context`), from the manager.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 Loader = Callable[[LoadRequest], Any]
@@ -109,8 +111,14 @@ class ModelManager:
         wait_seconds: float = 120.0,
         fetch: Callable[..., Path] = hub.fetch,
         policy: EvictionPolicy | None = None,
+        loader_options: Mapping[str, Any] | None = None,
+        remote_loaders: Mapping[str, Loader] | None = None,
     ) -> None:
         self.loaders = dict(loaders)
+        self.loader_options = dict(loader_options or {})
+        # Tasks that can run on an OpenAI-compatible server (`openai+http://…#MODEL` refs): their loaders make
+        # a client, fetch nothing and take no memory budget.
+        self.remote_loaders = dict(remote_loaders or {})
         self.selection = selection
         # "auto" device and budget are resolved on first use: working them out imports torch,
         # which would slow down start-up for a page that may never load a model.
@@ -126,6 +134,9 @@ class ModelManager:
         self._entries: dict[tuple[str, ...], Entry] = {}
         self.load_counts: dict[tuple[str, ...], int] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
+        # Called with every event (load, evict, unload, fail) plus its task, bytes and load seconds, under the
+        # manager's lock: monitoring counts through this seam, so the manager imports nothing above core.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     @functools.cached_property
     def device(self) -> str:
@@ -178,6 +189,23 @@ class ModelManager:
         _free(freed)
         return len(freed)
 
+    def make_room(self, needed: int) -> int:
+        """Unload idle models (policy order) until `needed` more bytes fit the budget (memory a model uses
+        beyond its weights, e.g. a training run). Returns the bytes free afterwards (the budget may be None:
+        then there is no limit and this returns `needed`)."""
+        if self.budget is None:
+            return needed
+        with self._cond:
+            idle = [e for e in self._entries.values() if e.state is State.LOADED and not e.refs]
+            freed = []
+            for victim in self._policy.order(idle):
+                if self._used() + needed <= self.budget:
+                    break
+                freed.append(self._drop(victim, f"evicted to make room ({format_bytes(needed)})", action="evict"))
+            free = self.budget - self._used()
+        _free(freed)
+        return free
+
     def used_bytes(self) -> int:
         with self._cond:
             return self._used()
@@ -213,7 +241,9 @@ class ModelManager:
             raise InputError(f"Task `{task}` has no model.")
         loader_id = f"{loader.__module__}.{loader.__qualname__}"
         dtype = resolve_dtype(ref.dtype or self.dtype, self.device)
-        return (loader_id, ref.source, ref.revision or "", ref.gguf_file or "", self.device, dtype)
+        key = (loader_id, ref.source, ref.revision or "", ref.gguf_file or "", self.device, dtype)
+        # An adapter makes a different model on the same base: its own copy, keyed after the others.
+        return (*key, f"adapter:{ref.adapter}") if ref.adapter else key
 
     def _users(self, entry: Entry) -> list[str]:
         """The tasks of one loaded copy: those that used it, then those configured with it (same key)."""
@@ -271,6 +301,9 @@ class ModelManager:
     def _load(self, entry: Entry, progress: ProgressFn | None) -> None:
         ref = entry.ref
         started = time.monotonic()
+        if ref.is_remote:
+            self._connect(entry)
+            return
         if progress is not None:
             progress(0.0, desc=f"Fetching {ref.name}…")
         if self.budget is not None and not ref.is_local and hub.cached_path(ref) is None and not self.offline:
@@ -278,15 +311,17 @@ class ModelManager:
         path = self._fetch(ref, offline=self.offline, fetch_hint=f"python app.py download {entry.task}")
         if not self.trust_remote_code:
             refuse_remote_code(path, ref)  # before any loader: the model's own code must not even be imported
+        request = LoadRequest(
+            entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code, self.loader_options
+        )
         try:
-            estimate = estimate_load_bytes(path, ref.gguf_file, entry.dtype)
+            estimate, peak = self._estimate(request)
         except Exception as exc:  # unreadable headers only cost us the estimate
             log.warning("cannot estimate size of %s: %s", ref, exc)
-            estimate = 0
-        self._reserve(entry, estimate, peak=load_peak_bytes(estimate, ref))
+            estimate = peak = 0
+        self._reserve(entry, estimate, peak=peak)
         if progress is not None:
             progress(0.5, desc=f"Loading {ref.name} ({format_bytes(estimate)}) on {entry.device}…")
-        request = LoadRequest(entry.task, ref, path, entry.device, entry.dtype, self.trust_remote_code)
 
         def waiting() -> None:
             if progress is not None:
@@ -306,6 +341,33 @@ class ModelManager:
         _free(freed)
         if progress is not None:
             progress(1.0, desc=f"{ref.name} ready")
+
+    def _estimate(self, request: LoadRequest) -> tuple[int, int]:
+        """(bytes once loaded, bytes at the load's peak). A loader may know better than the weight headers
+        (llama.cpp keeps a GGUF quantized: file + KV cache) through its `estimate_bytes(request)` attribute."""
+        custom = getattr(self.loaders[request.task], "estimate_bytes", None)
+        found = custom(request) if callable(custom) else None
+        if found is not None:
+            return found, found
+        estimate = estimate_load_bytes(request.path, request.ref.gguf_file, request.dtype)
+        return estimate, load_peak_bytes(estimate, request.ref)
+
+    def _connect(self, entry: Entry) -> None:
+        """A remote model: its task's remote loader makes the client; nothing is fetched or reserved."""
+        loader = self.remote_loaders.get(entry.task)
+        if loader is None:
+            runnable = ", ".join(sorted(self.remote_loaders)) or "none"
+            raise ModelUnavailable(
+                f"{entry.task} cannot run on a remote server (`{entry.ref}`); the tasks that can: {runnable}."
+            )
+        request = LoadRequest(entry.task, entry.ref, Path(), entry.device, entry.dtype, self.trust_remote_code)
+        value = loader(request)
+        with self._cond:
+            entry.value, entry.size, entry.state = value, 0, State.LOADED
+            entry.last_used = time.monotonic()
+            self.load_counts[entry.key] = self.load_counts.get(entry.key, 0) + 1
+            self._record("load", entry, f"remote, {entry.ref.remote_url}")
+            self._cond.notify_all()
 
     def _run_loader(self, request: LoadRequest) -> Any:
         """The task's loader; a failure that is not the model's fault (see TRANSIENT_ERRORS) is retried once."""
@@ -408,8 +470,16 @@ class ModelManager:
             self._cond.notify_all()
 
     def _record(self, action: str, entry: Entry, detail: str) -> None:
-        self.events.append({"time": time.time(), "action": action, "model": str(entry.ref), "detail": detail})
+        event = {"time": time.time(), "action": action, "model": str(entry.ref), "detail": detail}
+        self.events.append(event)
         log.info("%s %s: %s", action, entry.ref, detail)
+        if self.listeners:
+            told = {**event, "task": entry.task, "bytes": entry.size, "load_seconds": entry.loaded_in}
+            for listener in self.listeners:
+                try:
+                    listener(told)
+                except Exception:  # a broken listener must not break a load
+                    log.exception("manager listener failed")
 
 
 def _row(entry: Entry, users: list[str]) -> dict[str, Any]:
@@ -424,6 +494,8 @@ def _row(entry: Entry, users: list[str]) -> dict[str, Any]:
         "in_use": entry.refs,
         "load_seconds": round(entry.loaded_in, 2),
         "error": entry.error,
+        # What runs the model ("transformers", "llama.cpp", …) when the loaded object says.
+        "engine": str(getattr(entry.value, "engine", "")) if entry.state is State.LOADED else "",
     }
 
 
@@ -462,7 +534,11 @@ def load_peak_bytes(estimate: int, ref: ModelRef) -> int:
 
 
 def measure_bytes(value: Any) -> int:
-    """Bytes held by the torch tensors (parameters and buffers) reachable from a loaded object."""
+    """Bytes held by the torch tensors (parameters and buffers) reachable from a loaded object, or what an
+    object that holds its memory outside torch (llama.cpp) reports with `memory_bytes()`."""
+    reported = getattr(value, "memory_bytes", None)
+    if callable(reported):
+        return int(reported())
     torch = sys.modules.get("torch")  # a model made of torch modules imported it
     if torch is None:
         return 0

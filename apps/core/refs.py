@@ -10,8 +10,11 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from apps.core.errors import InputError
+from apps.core.storage import check_name
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+REMOTE_SCHEMES = ("openai+http://", "openai+https://")  # `openai+http(s)://HOST[:PORT]/v1#MODEL`: a remote server
+ADAPTER_MARK = "+adapter:"  # `BASE+adapter:NAME`: a fine-tuned LoRA adapter on top of BASE
 MAX_REF_CHARS = 1000  # far above any Hub id (org/name@revision#file.gguf) or sensible folder path
 
 
@@ -23,14 +26,35 @@ class ModelRef:
     revision: str | None = None
     gguf_file: str | None = None
     dtype: str | None = None
+    # A LoRA adapter trained by the Fine-tune tab, applied on top of the base model (`BASE+adapter:NAME`);
+    # `adapter_dir` is its folder, filled in by `TaskContext.resolve_model` from SHOWCASE_DATA_DIR.
+    adapter: str | None = None
+    adapter_dir: str | None = None
 
     @property
     def is_local(self) -> bool:
         return os.path.isabs(self.source)
 
     @property
+    def is_remote(self) -> bool:
+        """True for a model served by an OpenAI-compatible server (`openai+http(s)://HOST[:PORT]/v1#MODEL`)."""
+        return self.source.startswith(REMOTE_SCHEMES)
+
+    @property
+    def remote_url(self) -> str:
+        """The server's base URL (`http(s)://HOST[:PORT]/v1`) of a remote model."""
+        return self.source.removeprefix("openai+").partition("#")[0]
+
+    @property
+    def remote_model(self) -> str:
+        """The model name the remote server knows (after the `#`)."""
+        return self.source.partition("#")[2]
+
+    @property
     def name(self) -> str:
-        """Short human name: the repo id, or the folder name of a local model."""
+        """Short human name: the repo id, the folder name of a local model, or a remote model's name."""
+        if self.is_remote:
+            return self.remote_model
         return Path(self.source).name if self.is_local else self.source
 
     def __str__(self) -> str:
@@ -39,7 +63,17 @@ class ModelRef:
             text += f"@{self.revision}"
         if self.gguf_file:
             text += f"#{self.gguf_file}"
+        if self.adapter:
+            text += f"{ADAPTER_MARK}{self.adapter}"
         return text
+
+    @property
+    def base(self) -> ModelRef:
+        """The model without its adapter."""
+        return replace(self, adapter=None, adapter_dir=None)
+
+    def with_adapter(self, name: str, folder: str | None = None) -> ModelRef:
+        return replace(self, adapter=name, adapter_dir=folder)
 
     def with_dtype(self, dtype: str | None) -> ModelRef:
         return replace(self, dtype=dtype)
@@ -52,7 +86,7 @@ class ModelRef:
         base_dir: Path | None = None,
         local_roots: tuple[Path, ...] | None = None,
     ) -> ModelRef:
-        """Parse `SOURCE[@REVISION][#GGUF_FILE]`.
+        """Parse `SOURCE[@REVISION][#GGUF_FILE][+adapter:NAME]`.
 
         A source that starts with `/`, `.` or `~`, or names an existing folder, is a local path
         (resolved against `base_dir`); anything else must be a valid Hub repo id. `local_roots`
@@ -69,6 +103,12 @@ class ModelRef:
             )
         if not text.isprintable():  # NUL and other control characters are never part of an id or a path
             raise InputError("The model given contains control characters: enter a Hub model id or a local folder.")
+        if text.lower().startswith(REMOTE_SCHEMES):
+            return cls(source=_remote_source(text))
+        if ADAPTER_MARK in text:
+            base_text, _, adapter = text.rpartition(ADAPTER_MARK)
+            base = cls.parse(base_text, base_dir=base_dir, local_roots=local_roots)
+            return base.with_adapter(check_name(adapter, "adapter"))
         source, _, gguf_file = text.partition("#")
         gguf_file = gguf_file.strip() or None
         source = source.strip()
@@ -95,6 +135,25 @@ class ModelRef:
         if gguf_file is not None and not gguf_file.endswith(".gguf"):
             raise InputError(f"`{gguf_file}` is not a GGUF file name (it must end in .gguf).")
         return cls(source=repo_id, revision=revision.strip() or None, gguf_file=gguf_file)
+
+
+def _remote_source(text: str) -> str:
+    """`openai+http(s)://HOST[:PORT]/PATH#MODEL`, checked (host and model present), scheme lower-cased."""
+    from urllib.parse import urlsplit
+
+    url, _, model = text.partition("#")
+    scheme, _, rest = url.partition("://")
+    parts = urlsplit(f"{scheme.lower().removeprefix('openai+')}://{rest}")
+    try:
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number below 65536
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if not parts.hostname or not model.strip() or parts.query or parts.fragment:
+        raise InputError(
+            f"`{text}` is not a remote model: write `openai+http://HOST[:PORT]/v1#MODEL`, e.g. "
+            "`openai+http://gpu-box:8000/v1#Qwen/Qwen2.5-7B-Instruct`."
+        )
+    return f"{scheme.lower()}://{rest.rstrip('/')}#{model.strip()}"
 
 
 def _local_path(source: str, base_dir: Path | None) -> Path | None:

@@ -103,6 +103,33 @@ class Settings(BaseSettings):
     api_key_ui: bool = False
     """With `api_key` set, guard the Gradio UI and its API too (visitors sign in with the key as password)."""
 
+    gguf_engine: str = "auto"
+    """What runs chat models stored as GGUF files: `auto` (llama.cpp when `llama-cpp-python` is installed,
+    else transformers), `llama.cpp` (fail if it is not installed), `transformers` (de-quantized to `dtype`)."""
+
+    gguf_context: int = 8192
+    """Most tokens of context a GGUF chat model gets on llama.cpp (capped at the model's trained length);
+    its KV cache for that many tokens is counted in the memory budget."""
+
+    @field_validator("gguf_engine")
+    @classmethod
+    def _check_gguf_engine(cls, value: str) -> str:
+        if value not in ("auto", "llama.cpp", "transformers"):
+            raise ValueError("gguf_engine must be auto, llama.cpp or transformers")
+        return value
+
+    remote_api_key: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(os.environ["OPENAI_API_KEY"]) if os.environ.get("OPENAI_API_KEY") else None
+    )
+    """The key sent to remote OpenAI-compatible servers (models `openai+http(s)://HOST[:PORT]/v1#MODEL`).
+    Unset: `OPENAI_API_KEY`, else none (most local servers need none)."""
+
+    remote_timeout_seconds: float = 60.0
+    """How long a request to a remote server may take (connect, or wait between streamed pieces)."""
+    metrics: bool = True
+    """Count requests, model loads and chat tokens, and serve them at `GET /metrics` (Prometheus text
+    format, behind `api_key` when one is set). False: nothing is counted and `/metrics` is not served."""
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:

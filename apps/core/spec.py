@@ -15,8 +15,9 @@ from typing import Any
 
 from apps.core.errors import InputError
 from apps.core.manager import Loader, ModelManager, ProgressFn
-from apps.core.refs import ModelRef
+from apps.core.refs import ADAPTER_MARK, ModelRef
 from apps.core.settings import Settings
+from apps.core.storage import check_name
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 
@@ -138,6 +139,9 @@ class TaskContext:
             raise InputError("The model must be text: a Hub id such as `org/name`, or empty for the tab's model.")
         configured = self.configured_model()
         text = (text or "").strip()
+        if ADAPTER_MARK in text:  # `BASE+adapter:NAME`: the base is resolved (and allowed) as any model
+            base_text, _, name = text.rpartition(ADAPTER_MARK)
+            return self.with_adapter(self.resolve_model(base_text), name)
         if not text or text == str(configured):
             return configured
         for card in self.spec.cards:
@@ -147,6 +151,17 @@ class TaskContext:
             names = ", ".join(card.id for card in self.spec.cards)
             raise InputError(f"This app runs only its listed models for {self.spec.title}: {names}.")
         return ModelRef.parse(text, local_roots=tuple(self.settings.local_model_dirs))
+
+    def with_adapter(self, base: ModelRef, name: str) -> ModelRef:
+        """`base` with the fine-tuned adapter NAME from SHOWCASE_DATA_DIR/adapters (InputError if there is none)."""
+        name = check_name(name, "adapter")
+        folder = self.settings.data_path / "adapters" / name
+        if not (folder / "adapter_config.json").is_file():
+            raise InputError(
+                f"There is no adapter `{name}`: train one in the Fine-tune tab (or `python app.py finetune`), "
+                "then choose it as `BASE+adapter:NAME`."
+            )
+        return base.with_adapter(name, str(folder))
 
     @contextmanager
     def use(self, model: str | None = None, progress: ProgressFn | None = None) -> Iterator[Any]:

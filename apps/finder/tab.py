@@ -26,6 +26,7 @@ from apps.finder.hub import (
     hub_endpoint,
     tasks_for,
 )
+from apps.finder.memory import DEFAULT_BATCH, DEFAULT_CONTEXT, MAX_BATCH, MAX_CONTEXT
 from apps.finder.task import FoundModels, MemoryEstimate, estimate_memory, find_models
 from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
@@ -68,7 +69,7 @@ def estimate_frame(result: MemoryEstimate) -> pd.DataFrame:
 
 def estimate_markdown(result: MemoryEstimate) -> str:
     """The parameter count, its source and the formulas the table uses."""
-    return f"{result.summary}\n\n{FORMULAS}"
+    return f"{result.summary}\n\n{FORMULAS}\n\n{result.plan_summary}".strip()
 
 
 def use_in_tab(ctx: TabContext, model: str | None, task: str | None) -> str:
@@ -172,6 +173,11 @@ def build_tab(ctx: TabContext) -> None:
                 elem_id="finder-estimate-model",
             )
             estimate_button = gr.Button("Estimate", scale=1)
+        with gr.Row():
+            context_length = SliderInput(
+                1, MAX_CONTEXT, value=DEFAULT_CONTEXT, step=1, label="Context length", info="tokens, for the KV cache"
+            )
+            batch_size = SliderInput(1, MAX_BATCH, value=DEFAULT_BATCH, step=1, label="Batch size")
         gr.Examples([[spec.default.id] for spec in ctx.specs.values() if spec.default][:3], inputs=[model])
         estimate_text = gr.Markdown(label="Estimate", elem_id="finder-estimate")
         estimate_table = gr.Dataframe(headers=ESTIMATE_COLUMNS, interactive=False, label="Memory by dtype")
@@ -194,9 +200,11 @@ def build_tab(ctx: TabContext) -> None:
     @user_errors(ctx.spec.title)
     def run_estimate(
         model: str,
+        context_length: float = DEFAULT_CONTEXT,
+        batch_size: float = DEFAULT_BATCH,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[pd.DataFrame, str]:
-        result = estimate_memory(ctx, model, progress)
+        result = estimate_memory(ctx, model, progress, context_length=context_length, batch_size=batch_size)
         return estimate_frame(result), estimate_markdown(result)
 
     @user_errors(ctx.spec.title)
@@ -231,7 +239,7 @@ def build_tab(ctx: TabContext) -> None:
     gr.on(
         [estimate_button.click, model.submit],
         run_estimate,
-        model,
+        [model, context_length, batch_size],
         [estimate_table, estimate_text],
         api_name="estimate_memory",
     )

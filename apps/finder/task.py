@@ -25,6 +25,7 @@ from apps.finder.hub import (
     search,
     search_summary,
 )
+from apps.finder.memory import DEFAULT_BATCH, DEFAULT_CONTEXT, Plan, Shape, check_plan, plan_markdown, read_shape
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class MemoryEstimate:
     summary: str  # markdown: the count by stored dtype, its source, the largest tensor
     estimate: Estimate  # the count itself (by dtype, largest tensor, file sizes)
     columns: tuple[str, ...] = tuple(ESTIMATE_COLUMNS)
+    plan: Plan | None = None  # KV cache at a context length and batch size, fine-tuning, "fits on"
+    plan_summary: str = ""  # markdown: the plan's figures and its "fits on" table
 
 
 def find_models(
@@ -88,15 +91,24 @@ def find_models(
 
 
 def estimate_memory(
-    ctx: TaskContext, model: str | None, progress: ProgressFn | None = None, *, any_local_folder: bool = False
+    ctx: TaskContext,
+    model: str | None,
+    progress: ProgressFn | None = None,
+    *,
+    any_local_folder: bool = False,
+    context_length: int = DEFAULT_CONTEXT,
+    batch_size: int = DEFAULT_BATCH,
 ) -> MemoryEstimate:
     """The memory `model` needs per dtype, from its weight headers (no weights are downloaded).
 
     `model` is a Hub id or a local folder. Visitors may read only folders under SHOWCASE_LOCAL_MODEL_DIRS and
     the configured models' own; `any_local_folder` (the command line, run by the machine's owner) reads any.
+    The plan adds the KV cache at `context_length` × `batch_size` (from config.json or GGUF metadata, where
+    the folder or the cache has them), LoRA / QLoRA / full fine-tuning, and which machines each fits on.
     """
     if not isinstance(model, str) or not model.strip():
         raise InputError("Enter a Hub model id (org/name) or a local model folder to estimate.")
+    context_length, batch_size = check_plan(context_length, batch_size)
     if progress is not None:
         progress(None, desc="Reading weight headers…")
     roots: tuple[Path, ...] | None = None
@@ -105,6 +117,9 @@ def estimate_memory(
         configured = tuple(Path(ref.source) for ref in map(selection.get, selection.tasks()) if ref.is_local)
         roots = (*ctx.settings.local_model_dirs, *configured)
     result = estimate(model, local_roots=roots, offline=ctx.settings.is_offline)
+    plan = Plan(result.count.total, _shape_of(result), context_length, batch_size)
+    device = estimate_device(ctx.settings.device)
+    free, what = free_memory(device)
     return MemoryEstimate(
         model=str(result.ref),
         parameters=result.count.total,
@@ -112,4 +127,19 @@ def estimate_memory(
         rows=estimate_rows(result.count),
         summary=estimate_summary(result),
         estimate=result,
+        plan=plan,
+        plan_summary=plan_markdown(plan, (free, what, device.startswith("cuda"))),
     )
+
+
+def _shape_of(result: Estimate) -> Shape | None:
+    """The KV-cache shape from the model's local folder or its cached copy; None where neither is here."""
+    from apps.core.hub import cached_path
+
+    path = Path(result.ref.source) if result.ref.is_local else cached_path(result.ref)
+    if path is None:
+        return None
+    try:
+        return read_shape(path, result.ref.gguf_file)
+    except (OSError, ValueError):
+        return None

@@ -8,22 +8,30 @@ OpenAI-compatible API, RAG answers, the arena, evals once they exist) goes throu
 - `stream(input_ids, settings, stats)`: the reply, piece by piece, until it ends, a stop string, the token
   budget, or the caller closes the generator (Stop pressed, client gone).
 
-`TransformersChat` is the engine for transformers checkpoints (GGUF files de-quantized). Other engines
-(llama.cpp, a remote OpenAI-compatible server) implement the same protocol. The conversation helpers
+`TransformersChat` is the engine for transformers checkpoints (GGUF files de-quantized);
+`apps/shared/llama_engine.LlamaChat` runs GGUF files on llama.cpp when it is installed. `load_chat_model`
+picks between them (setting `gguf_engine`). Other engines (a remote OpenAI-compatible server) implement
+the same protocol. The conversation helpers
 here (history normalisation, fitting to the context window) are pure and shared by every engine.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from apps.core import libraries
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest
+from apps.shared.structured import OutputConstraint, transformers_logits_processor
+
+log = logging.getLogger("showcase.chat")
 
 MAX_NEW_TOKENS = 4096
 MIN_REPLY_TOKENS = 16  # the least room for a reply worth generating
@@ -41,7 +49,11 @@ _active_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """How to generate a reply; `temperature` 0 means greedy. Build it with `generation_settings` (validated)."""
+    """How to generate a reply; `temperature` 0 means greedy. Build it with `generation_settings` (validated).
+
+    `constraint` (apps/shared/structured.py) makes every engine keep the reply to JSON (a schema, or any
+    object): the transformers engine through an xgrammar logits processor, others with their own grammars.
+    """
 
     max_new_tokens: int
     temperature: float = 0.0
@@ -49,11 +61,13 @@ class GenerationSettings:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    constraint: OutputConstraint | None = None
 
     def with_max_new_tokens(self, max_new_tokens: int) -> GenerationSettings:
-        return GenerationSettings(
-            max_new_tokens, self.temperature, self.top_p, self.repetition_penalty, self.stop, self.seed
-        )
+        return dataclasses.replace(self, max_new_tokens=max_new_tokens)
+
+    def with_constraint(self, constraint: OutputConstraint | None) -> GenerationSettings:
+        return dataclasses.replace(self, constraint=constraint)
 
 
 def generation_settings(
@@ -155,6 +169,10 @@ class TransformersChat:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
+    def decode(self, ids: list[int]) -> str:
+        """The text of token ids, special tokens included (for looking at a prompt)."""
+        return self.tokenizer.decode(ids)
+
     def stream(self, input_ids: list[int], settings: GenerationSettings, stats: GenerationStats) -> Iterator[str]:
         return stream_generate(self, input_ids, settings, stats)
 
@@ -162,17 +180,74 @@ class TransformersChat:
 ChatModel = TransformersChat  # the name the tests and the bench know
 
 
-def load_chat_model(request: LoadRequest) -> TransformersChat:
-    """Tokenizer + causal LM from a local folder, or from a GGUF file in it (de-quantized to `request.dtype`)."""
+def load_chat_model(request: LoadRequest) -> ChatEngine:
+    """The chat engine for a model: llama.cpp for a GGUF file when it is installed (setting `gguf_engine`),
+    else transformers. Every chat caller loads through this, so all of them get the same engine."""
+    from apps.shared import llama_engine
+
+    if llama_engine.wants_llama(request) and not request.ref.adapter:  # adapters run on transformers only
+        return llama_engine.load_llama_chat(request)
+    return load_transformers_chat(request)
+
+
+def _chat_estimate_bytes(request: LoadRequest) -> int | None:
+    """The manager's size estimate for a GGUF on llama.cpp (file + KV cache); None: the weight headers decide."""
+    from apps.shared import llama_engine
+
+    wanted = llama_engine.wants_llama(request) and not request.ref.adapter
+    return llama_engine.estimate_bytes(request) if wanted else None
+
+
+load_chat_model.estimate_bytes = _chat_estimate_bytes  # type: ignore[attr-defined]  # read by the manager
+
+
+def load_transformers_chat(request: LoadRequest) -> TransformersChat:
+    """Tokenizer + causal LM from a local folder, or from a GGUF file in it (de-quantized to `request.dtype`).
+
+    A GGUF file is de-quantized once: the result is kept on disk (`apps/shared/gguf_cache.py`, in the
+    `gguf_cache_dir` loader option's folder) and the next load reads that. This is also the loader for
+    callers that need transformers whatever the setting (fine-tuning trains on the de-quantized weights).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from apps.shared import gguf_cache
+
     options: dict[str, Any] = {"trust_remote_code": request.trust_remote_code, "local_files_only": True}
+    cache_dir = request.options.get("gguf_cache_dir")
+    gguf_path = request.path / request.ref.gguf_file if request.ref.gguf_file else None
+    if gguf_path is not None and cache_dir and gguf_path.is_file():
+        cached = gguf_cache.cached_folder(Path(cache_dir), gguf_path, request.dtype)
+        if cached is not None:
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(str(cached), **options)
+                model = AutoModelForCausalLM.from_pretrained(str(cached), dtype=request.dtype, **options)
+                return _transformers_chat(model, tokenizer, request)
+            except Exception as exc:  # a damaged copy: de-quantize again and write a new one
+                log.warning("the cached de-quantized copy %s does not load (%s); rebuilding it", cached, exc)
+                gguf_cache.discard(cached)
     if request.ref.gguf_file:
         options["gguf_file"] = request.ref.gguf_file
     tokenizer = AutoTokenizer.from_pretrained(str(request.path), **options)
     model = AutoModelForCausalLM.from_pretrained(str(request.path), dtype=request.dtype, **options)
+    if gguf_path is not None and cache_dir and gguf_path.is_file():
+        gguf_cache.store(Path(cache_dir), gguf_path, request.dtype, model, tokenizer)
+    return _transformers_chat(model, tokenizer, request)
+
+
+def _transformers_chat(model: Any, tokenizer: Any, request: LoadRequest) -> TransformersChat:
+    if request.ref.adapter_dir:
+        model = apply_adapter(model, request.ref.adapter_dir)
     model.to(request.device).eval()
-    return TransformersChat(model, tokenizer, context_length(model.config, tokenizer), request.ref.name)
+    name = f"{request.ref.name}+adapter:{request.ref.adapter}" if request.ref.adapter else request.ref.name
+    return TransformersChat(model, tokenizer, context_length(model.config, tokenizer), name)
+
+
+def apply_adapter(model: Any, folder: str) -> Any:
+    """`model` with the peft LoRA adapter in `folder` merged into its weights (this copy is the adapter's own,
+    and a merged model generates as fast as the base). Adapters run on this transformers engine only."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, folder).merge_and_unload()
 
 
 def context_length(config: Any, tokenizer: Any) -> int:
@@ -188,10 +263,16 @@ def context_length(config: Any, tokenizer: Any) -> int:
 
 def require_template(engine: Any) -> None:
     """InputError unless the model has a chat template (a base model cannot hold a conversation)."""
-    tokenizer = getattr(engine, "tokenizer", None)
-    if tokenizer is not None and not getattr(tokenizer, "chat_template", None):
+    if hasattr(engine, "chat_template"):  # engines that read the template themselves (llama.cpp: GGUF metadata)
+        template, where = engine.chat_template, " in its GGUF metadata (`tokenizer.chat_template`)"
+    else:
+        tokenizer = getattr(engine, "tokenizer", None)
+        if tokenizer is None:
+            return
+        template, where = getattr(tokenizer, "chat_template", None), ""
+    if not template:
         raise InputError(
-            f"`{engine.name}` has no chat template, so it cannot hold a conversation. Choose an "
+            f"`{engine.name}` has no chat template{where}, so it cannot hold a conversation. Choose an "
             "instruction-tuned chat model (names usually end in -Instruct or -Chat), e.g. "
             "HuggingFaceTB/SmolLM2-360M-Instruct."
         )
@@ -199,13 +280,19 @@ def require_template(engine: Any) -> None:
 
 def prompt_ids(tokenizer: Any, messages: list[Message]) -> list[int]:
     """Token ids of the conversation through the chat template, ending with the assistant's turn opening."""
-    from jinja2 import TemplateError
 
     def render(conversation: list[Message]) -> list[int]:
         encoded = tokenizer.apply_chat_template(
             conversation, add_generation_prompt=True, tokenize=True, return_dict=True
         )
         return list(encoded["input_ids"])
+
+    return render_with_system_fallback(render, messages)
+
+
+def render_with_system_fallback(render: Callable[[list[Message]], list[int]], messages: list[Message]) -> list[int]:
+    """`render(messages)`; a template that refuses a system role gets it prepended to the first user message."""
+    from jinja2 import TemplateError
 
     try:
         return render(messages)
@@ -252,6 +339,9 @@ def stream_generate(
         pad_id = tokenizer.eos_token_id
     last_token: list[int] = []
     options = generate_kwargs(settings)
+    if settings.constraint is not None:
+        vocab_size = chat_model.model.get_output_embeddings().weight.shape[0]  # may exceed len(tokenizer): padding
+        options["logits_processor"] = [transformers_logits_processor(settings.constraint, tokenizer, vocab_size)]
 
     def run() -> None:
         try:

@@ -20,6 +20,7 @@ from apps.core.errors import InputError
 from apps.core.inputs import require_text
 from apps.core.manager import ProgressFn
 from apps.core.spec import TaskContext
+from apps.monitoring import metrics
 from apps.shared.chat_engine import (
     MAX_NEW_TOKENS,
     GenerationStats,
@@ -30,6 +31,7 @@ from apps.shared.chat_engine import (
     normalize_history,
     require_template,
 )
+from apps.shared.structured import OutputConstraint, parse_json_schema, validate_reply
 from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -45,6 +47,13 @@ DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.9
 DEFAULT_REPETITION_PENALTY = 1.1
+SCHEMA_EXAMPLES = (
+    '{"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}}, '
+    '"required": ["city", "country"]}',
+    '{"type": "object", "properties": {"sentiment": {"enum": ["positive", "negative", "neutral"]}, '
+    '"confidence": {"type": "number"}}, "required": ["sentiment", "confidence"]}',
+    '{"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3}',
+)
 
 History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": ...}, ...] or [user, assistant] pairs
 
@@ -75,6 +84,7 @@ class ChatUpdate:
     note: str
     stats: GenerationStats = field(default_factory=GenerationStats)
     done: bool = False
+    value: Any = None  # with a JSON schema: the finished reply parsed and validated (set when done)
 
 
 @dataclass
@@ -84,6 +94,7 @@ class ChatReply:
     text: str
     note: str
     stats: GenerationStats
+    value: Any = None  # with a JSON schema: the reply parsed and validated against it
 
 
 def stream_chat(
@@ -96,6 +107,7 @@ def stream_chat(
     top_p: float = DEFAULT_TOP_P,
     repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
     model: str | None = None,
+    json_schema: str | dict[str, Any] | OutputConstraint | None = "",
     progress: ProgressFn | None = None,
     *,
     stop: Sequence[str] | str | None = None,
@@ -104,7 +116,9 @@ def stream_chat(
     """Stream the assistant's reply to `message` after `history`.
 
     Yields ChatUpdate(reply so far, note) as the reply grows; the last one has `done` set, the speed in
-    its note and the final token counts. Closing the generator stops generation.
+    its note and the final token counts. Closing the generator stops generation. With `json_schema`
+    (JSON text, a dict, or an OutputConstraint; "" = free text) the reply is constrained to JSON matching
+    it while it is generated, and the last update carries it parsed and validated in `value`.
     """
     limit = ctx.settings.max_text_chars
     message = validate_message(message, limit)
@@ -113,6 +127,10 @@ def stream_chat(
     if len(system_prompt) + sum(len(m["content"]) for m in past) > limit * 4:
         raise InputError("The conversation is too long for this app; clear it and start again.")
     settings = generation_settings(max_new_tokens, temperature, top_p, repetition_penalty, stop, seed)
+    constraint = json_schema if isinstance(json_schema, OutputConstraint) else parse_json_schema(json_schema)
+    if constraint is not None:
+        settings = settings.with_constraint(constraint)
+        system_prompt = f"{system_prompt}\n\n{constraint.instruction()}".strip()
     with ctx.use(model, progress) as engine:
         require_template(engine)
         fitted = fit_to_context(
@@ -125,8 +143,12 @@ def stream_chat(
             reply += piece
             yield ChatUpdate(reply, note, stats)
     seconds, tokens = time.monotonic() - started, stats.completion_tokens
+    value = validate_reply(constraint, reply) if constraint is not None else None
+    metrics.observe_chat(
+        engine.name, stats.prompt_tokens, tokens, stats.first_token_seconds, tokens / max(seconds, 1e-6)
+    )
     speed = f"{tokens} tokens in {seconds:.1f} s ({tokens / max(seconds, 1e-6):.1f} tokens/s)."
-    yield ChatUpdate(reply, f"{note} {speed}".strip(), stats, done=True)
+    yield ChatUpdate(reply, f"{note} {speed}".strip(), stats, done=True, value=value)
 
 
 def reply(
@@ -139,6 +161,7 @@ def reply(
     top_p: float = 1.0,
     repetition_penalty: float = 1.0,
     model: str | None = None,
+    json_schema: str | dict[str, Any] | OutputConstraint | None = "",
     progress: ProgressFn | None = None,
     *,
     stop: Sequence[str] | str | None = None,
@@ -146,7 +169,8 @@ def reply(
 ) -> ChatReply:
     """The whole reply at once (greedy by default): what the API, other tasks and evals call.
 
-    Returns ChatReply(text, note, stats) with the token counts and why the reply ended.
+    Returns ChatReply(text, note, stats, value) with the token counts and why the reply ended; `value` is
+    the reply parsed and validated when `json_schema` is given.
     """
     updates = stream_chat(
         ctx,
@@ -158,6 +182,7 @@ def reply(
         top_p,
         repetition_penalty,
         model,
+        json_schema,
         progress,
         stop=stop,
         seed=seed,
@@ -165,7 +190,7 @@ def reply(
     last = ChatUpdate("", "")
     for update in updates:  # the last update is the finished reply
         last = update
-    return ChatReply(last.reply, last.note, last.stats)
+    return ChatReply(last.reply, last.note, last.stats, last.value)
 
 
 # -- the tab ------------------------------------------------------------------------------------
@@ -224,9 +249,22 @@ def build_tab(ctx: TabContext) -> None:
             penalty = SliderInput(
                 0.5, 2, value=DEFAULT_REPETITION_PENALTY, step=0.05, label="Repetition penalty", info="1 = none"
             )
+    with gr.Accordion("Structured output (JSON schema)", open=False):
+        schema_box = gr.Textbox(
+            label="JSON schema",
+            value="",
+            lines=4,
+            placeholder='{"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}',
+            elem_id="chat-json-schema",
+        )
+        gr.Markdown(
+            "Empty = a free-text reply. With a schema, the reply is constrained to JSON matching it while it "
+            "is written, and checked against it before it is shown."
+        )
+        gr.Examples([[example] for example in SCHEMA_EXAMPLES], inputs=[schema_box], label="Example schemas")
     picker = model_picker(ctx)
     pending = gr.State("")  # the user message being answered
-    settings = [system, max_new, temperature_slider, top_p_slider, penalty, picker]
+    settings = [system, max_new, temperature_slider, top_p_slider, penalty, picker, schema_box]
     # Stop is a request the reply honours between two pieces, not gradio's `cancels=`: cancelling a stream
     # from the page races the pieces already on their way, and under load the page then shows the reply
     # as failed ("Error" over the conversation) after it had stopped. Here the reply ends as a normal
@@ -268,6 +306,7 @@ def build_tab(ctx: TabContext) -> None:
         nucleus: float,
         repetition: float,
         model_name: str,
+        json_schema: str,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
@@ -278,7 +317,17 @@ def build_tab(ctx: TabContext) -> None:
         # closing() ends generation on the server at once when Stop breaks the loop.
         with contextlib.closing(
             stream_chat(
-                ctx, message, past, system_prompt, max_new_tokens, temp, nucleus, repetition, model_name, progress
+                ctx,
+                message,
+                past,
+                system_prompt,
+                max_new_tokens,
+                temp,
+                nucleus,
+                repetition,
+                model_name,
+                json_schema,
+                progress,
             )
         ) as updates:
             try:
@@ -342,6 +391,7 @@ def build_tab(ctx: TabContext) -> None:
         top_p: float,
         repetition_penalty: float,
         model: str,
+        json_schema: str = "",
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ):
         for update in stream_chat(
@@ -354,6 +404,7 @@ def build_tab(ctx: TabContext) -> None:
             top_p,
             repetition_penalty,
             model,
+            json_schema,
             progress,
         ):
             yield update.reply

@@ -115,6 +115,52 @@ def similarity(
     return SimilarityMatrix(parsed, matrix, most_similar_pair(matrix))
 
 
+MAX_EMBED_TEXTS = 2048  # as many inputs as OpenAI's embeddings endpoint takes in one request
+
+
+@dataclass
+class Embeddings:
+    """Each text's embedding (row i = texts[i], as the similarity matrix computes them) and their token count."""
+
+    vectors: np.ndarray  # (n, D) float32
+    tokens: int  # tokens the model read, all texts together
+    model: str  # the model that embedded them, as the model manager names it
+
+
+def embed(
+    ctx: TaskContext, texts: Sequence[str], model: str | None = None, progress: ProgressFn | None = None
+) -> Embeddings:
+    """The sentence embeddings of `texts` (not normalised, exactly the vectors the similarity matrix compares).
+
+    Returns Embeddings(vectors, tokens, model); InputError for no text, a blank one, too many or too long.
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
+        raise InputError("Give the texts to embed: a non-empty list of strings.")
+    if len(texts) > MAX_EMBED_TEXTS:
+        raise InputError(f"{len(texts):,} texts is too many; embed at most {MAX_EMBED_TEXTS:,} at a time.")
+    if not all(isinstance(text, str) and text.strip() for text in texts):
+        raise InputError("Every text to embed must be a non-empty string.")
+    total = sum(len(text) for text in texts)
+    if total > ctx.settings.max_text_chars:
+        raise InputError(
+            f"The texts are {total:,} characters long together; the limit is {ctx.settings.max_text_chars:,}."
+        )
+    with ctx.use(model, progress) as encoder:
+        vectors = ENCODE_BATCHES.run(encoder, list(texts))
+        tokens = _token_count(encoder, list(texts))
+    return Embeddings(np.asarray(vectors, dtype=np.float32), tokens, str(ctx.resolve_model(model)))
+
+
+def _token_count(encoder: Any, texts: list[str]) -> int:
+    """Tokens the encoder reads for `texts` (cut at its maximum sequence length, as `encode` cuts them)."""
+    tokenizer = getattr(encoder, "tokenizer", None)
+    if tokenizer is None:
+        return 0
+    limit = getattr(encoder, "max_seq_length", None)
+    options = {"truncation": True, "max_length": limit} if limit else {}
+    return sum(len(ids) for ids in tokenizer(texts, **options)["input_ids"])
+
+
 EXAMPLES = (
     "\n".join(
         (

@@ -12,6 +12,8 @@ import pandas as pd
 
 from apps.core.spec import TaskContext
 from apps.core.weights import format_bytes
+from apps.shared.llama_engine import engine_note
+from apps.shared.remote import reachable
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 
@@ -38,6 +40,9 @@ class TaskStatus:
     in_use: int  # requests using the copy now (all the tasks that share it)
     error: str
     shared_with: list[str]  # the other tasks configured with the same model and loader: one copy for all
+    engine: str = ""  # what runs the loaded copy: "transformers", "llama.cpp", … ('' while not loaded)
+    # A task on a remote OpenAI-compatible server: {"server", "model", "reachable"}; None for a local model.
+    remote: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class ProcessStatus:
     offline: bool
     trust_remote_code: bool
     python: str
+    # Said once, not per model: GGUF chat models run on transformers because llama-cpp-python is missing
+    # (or the setting asks for it); '' when llama.cpp runs them.
+    gguf_engine_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,10 @@ def status(ctx: TaskContext) -> Status:
         ref = manager.selection.get(key)
         sharing = copies[manager.model_key(key, ref)]
         row = manager.state_of(key, ref) or {}
+        remote = None
+        if ref.is_remote:  # no memory, no device: the server, and whether it answers now
+            remote = {"server": ref.remote_url, "model": ref.remote_model, "reachable": reachable(ref, ctx.settings)}
+            row = {**row, "state": "remote, " + ("reachable" if remote["reachable"] else "unreachable")}
         tasks[key] = TaskStatus(
             title=spec.title,
             model=str(ref),
@@ -91,6 +103,8 @@ def status(ctx: TaskContext) -> Status:
             in_use=row.get("in_use", 0),
             error=row.get("error", ""),
             shared_with=[other for other in sharing if other != key],
+            engine=row.get("engine", ""),
+            remote=remote,
         )
     process = ProcessStatus(
         rss_bytes=process_rss(),
@@ -100,11 +114,12 @@ def status(ctx: TaskContext) -> Status:
         offline=manager.offline,
         trust_remote_code=manager.trust_remote_code,
         python=platform.python_version(),
+        gguf_engine_note=engine_note(getattr(ctx.settings, "gguf_engine", "auto")),
     )
     return Status(tasks, manager.snapshot(), process, list(manager.events)[-20:])
 
 
-STATUS_COLUMNS = ["task", "model", "set by", "state", "memory", "device", "error"]
+STATUS_COLUMNS = ["task", "model", "set by", "state", "memory", "device", "engine", "error"]
 
 
 def status_table(data: dict[str, Any]) -> pd.DataFrame:
@@ -117,7 +132,16 @@ def status_table(data: dict[str, Any]) -> pd.DataFrame:
             others = ", ".join(titles[other] for other in info["shared_with"])
             memory = f"{memory}, shared with {others}" if memory else f"shared with {others}"
         rows.append(
-            [info["title"], info["model"], info["origin"], info["state"], memory, info["device"], info["error"]]
+            [
+                info["title"],
+                info["model"],
+                info["origin"],
+                info["state"],
+                memory,
+                info["device"],
+                info.get("engine", ""),
+                info["error"],
+            ]
         )
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
@@ -128,11 +152,12 @@ def process_markdown(data: dict[str, Any]) -> str:
     budget = process["budget_bytes"]
     budget_text = format_bytes(budget) if budget else "no limit"
     evictions = sum(1 for event in data["events"] if event["action"] == "evict")
+    note = process.get("gguf_engine_note") or ""
     return (
         f"**Process memory (RSS):** {format_bytes(process['rss_bytes'])} · "
         f"**models:** {format_bytes(process['models_bytes'])} of a budget of {budget_text} · "
         f"**device:** {process['device']} · **offline:** {'yes' if process['offline'] else 'no'} · "
-        f"**recent evictions:** {evictions}"
+        f"**recent evictions:** {evictions}" + (f"\n\nℹ️ {note}" if note else "")
     )
 
 
@@ -143,8 +168,8 @@ def build_tab(ctx: TabContext) -> None:
         interactive=False,
         wrap=True,
         label="Tasks and their models",
-        # task, model, set by, state, memory, device, error: short columns keep their words whole
-        column_widths=["15%", "27%", "16%", "10%", "11%", "8%", "13%"],
+        # task, model, set by, state, memory, device, engine, error: short columns keep their words whole
+        column_widths=["14%", "24%", "14%", "9%", "11%", "7%", "9%", "12%"],
         elem_id="system-table",
     )
     with gr.Row():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from apps.core import storage
 from apps.core.spec import ModelCard
 from apps.ui.context import TabContext
 
@@ -51,6 +52,20 @@ def model_choices(ctx: TabContext) -> list[tuple[str, str]]:
     for card in ctx.spec.cards:
         if card.id != configured and str(card.ref) != configured:
             choices.append((f"{card.id} · {card.params} · {card.licence}", str(card.ref)))
+    if ctx.spec.key == "chat":
+        choices.extend(adapter_choices(ctx))
+    return choices
+
+
+def adapter_choices(ctx: TabContext) -> list[tuple[str, str]]:
+    """The adapters the Fine-tune tab saved (SHOWCASE_DATA_DIR/adapters/NAME/training.json), as chat models."""
+    root = ctx.settings.data_path / "adapters"
+    choices = []
+    for training in sorted(root.glob("*/training.json")) if root.is_dir() else []:
+        base = (storage.read_json(training) or {}).get("base")
+        if isinstance(base, str) and base:
+            ref = f"{base}+adapter:{training.parent.name}"
+            choices.append((f"{ref} (fine-tuned)", ref))
     return choices
 
 

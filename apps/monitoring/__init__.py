@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus metrics (`GET /metrics`), the counting seam every endpoint passes through."""

@@ -1,0 +1,1 @@
+"""Pipelines: chain tasks into your own app (the format, its checks, running, the tab, serving one alone)."""
