@@ -565,7 +565,10 @@ def routes(specs: Mapping[str, TaskSpec]) -> Callable[[FastAPI, Any, Settings], 
     """The route adder for app.py's ROUTES: /v1 on the app's port, with the demo's model manager."""
 
     def add_openai_routes(app: FastAPI, demo: Any, settings: Settings) -> None:
-        serving = Serving(specs, settings, demo.manager)
+        manager = getattr(demo, "manager", None)
+        if manager is None:  # a Blocks that runs no task (a test page with the app's CSS): nothing to serve
+            return
+        serving = Serving(specs, settings, manager)
         app.include_router(build_router(serving))
 
         async def openai_error(request: Request, exc: Exception) -> Response:
