@@ -58,6 +58,9 @@ class Case:
     bare_note: str  # what the bare call is, for the report
     measure: dict[str, Any] = field(default_factory=dict)
     vary: Callable[[int], dict[str, Any]] = field(default=lambda n: {})
+    # False: the memory figure does not cycle through it (a training run is not a tab's model at rest: its
+    # figure is its own, `python -m bench.finetune`).
+    memory: bool = True
 
     @property
     def api_name(self) -> str:
@@ -295,6 +298,8 @@ def cases(inputs: Inputs) -> list[Case]:
             "",
             measure={"query": "a red apple", "images": None, "include_examples": True},
         ),
+        # Training is measured by its own figure (time per step against a bare peft loop, bench/finetune.py).
+        *(case(name, None, "", memory=False) for name in ("/finetune", "/finetune_status", "/finetune_stop")),
     ]
 
 

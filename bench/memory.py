@@ -99,7 +99,7 @@ def probe(models_file: Path, models: dict[str, str], budget: int, warm_kit: Path
     from bench.stats import PeakRss, rss
 
     inputs = Inputs()
-    all_cases = cases(inputs)
+    all_cases = [case for case in cases(inputs) if case.memory]
     tiny = tomllib.loads(warm_kit.read_text()) if warm_kit else {}
     local_dirs = tuple({Path(entry["model"]).parent for entry in tiny.values()})
     with serve(models_file, models, budget=str(budget), local_dirs=local_dirs) as served:

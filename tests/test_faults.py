@@ -211,7 +211,9 @@ def test_a_client_that_disconnects_mid_stream_stops_generation(tiny_app: tuple[s
     config = httpx.get(f"{url}config", timeout=30).json()
     fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
     session = uuid.uuid4().hex
-    data = ["Write a very long story.", [], "", 4096, 0, 0.9, 1.0, ""]
+    # /chat's parameters in order (message, history, system prompt, max new tokens, temperature, top-p,
+    # repetition penalty, model, JSON schema), with a reply long enough to be cut.
+    data = ["Write a very long story.", [], "", 4096, 0, 0.9, 1.0, "", ""]
     joined = httpx.post(
         f"{url}gradio_api/queue/join",
         json={"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None},

@@ -434,7 +434,10 @@ def build_router(serving: Serving) -> APIRouter:
         body = await read_body(request, ChatCompletionRequest, serving.settings)
         model, other = serving.check_model("chat", body.model)
         name = body.model or serving.model_id("chat")
-        updates = chat_updates(serving, body, model)
+        try:
+            updates = chat_updates(serving, body, model)  # reads the response format: a bad schema is a 400
+        except InputError as exc:
+            raise api_error(exc) from exc
         if body.stream:
             # The first update is produced before answering, so that bad input, an unknown model or a full
             # memory budget still get their HTTP status; the stream then holds the limiter until it ends.

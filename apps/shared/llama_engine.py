@@ -36,6 +36,7 @@ from apps.shared.chat_engine import (
     _stop_at,
     render_with_system_fallback,
 )
+from apps.shared.structured import TokenMask, llama_token_mask
 
 log = logging.getLogger("showcase.llama")
 
@@ -191,6 +192,7 @@ def _stream(
         else:
             llama.set_seed(random.randrange(2**32))
         greedy = settings.temperature == 0
+        mask = _token_mask(chat, settings)
         tokens = llama.generate(
             input_ids,
             temp=0.0 if greedy else settings.temperature,
@@ -199,7 +201,7 @@ def _stream(
             min_p=0.0,
             typical_p=1.0,
             repeat_penalty=settings.repetition_penalty,
-            grammar=_grammar(settings),
+            logits_processor=None if mask is None else [mask],
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         started = time.monotonic()
@@ -210,6 +212,8 @@ def _stream(
                     ended = True
                     break
                 stats.completion_tokens += 1
+                if mask is not None:
+                    mask.accept(token)
                 text += decoder.decode(llama.detokenize([token], special=False))
                 cut = _stop_at(text, settings.stop)
                 if cut is not None:
@@ -305,10 +309,9 @@ def kv_cache_bytes(metadata: Mapping[str, Any], n_ctx: int) -> int:
     return layers * n_ctx * kv_heads * (key_size + value_size) * KV_BYTES_PER_VALUE
 
 
-def _grammar(settings: GenerationSettings) -> Any:
-    """llama.cpp's grammar for the settings' output constraint (a JSON schema, or any JSON object); None: free text."""
+def _token_mask(chat: LlamaChat, settings: GenerationSettings) -> TokenMask | None:
+    """The grammar of the settings' output constraint (a JSON schema, or any JSON object) over this model's
+    vocabulary; None: free text."""
     if settings.constraint is None:
         return None
-    from llama_cpp import LlamaGrammar
-
-    return LlamaGrammar.from_json_schema(settings.constraint.schema_text, verbose=False)
+    return llama_token_mask(settings.constraint, chat.llama)

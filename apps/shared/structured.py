@@ -7,9 +7,10 @@ The seam every chat engine shares is `OutputConstraint`, carried by `GenerationS
   and `/v1/chat/completions` mean the same thing by it.
 - A transformers engine asks `transformers_logits_processor(constraint, tokenizer, vocab_size)` for a fresh
   logits processor per `generate()` call (xgrammar masks every token that would break the grammar).
-- An engine with its own grammar support passes `constraint.schema` on instead (llama.cpp:
-  `LlamaGrammar.from_json_schema(constraint.schema_text)` or its `response_format`; a remote
-  OpenAI-compatible server: `constraint.response_format()`).
+- An engine that samples tokens itself asks for a `TokenMask` (llama.cpp: `llama_token_mask(constraint,
+  llama)`, run as its logits processor): the same xgrammar grammar over that engine's vocabulary. llama.cpp's
+  own JSON-schema grammar is not used: it drops numeric bounds (`minimum`, `maximum`), which xgrammar keeps.
+  A remote OpenAI-compatible server gets `constraint.response_format()`.
 - `validate_reply(constraint, text)` parses the finished reply and checks it against the schema with
   `jsonschema`, so nothing invalid is returned whatever the engine did.
 """
@@ -20,6 +21,7 @@ import json
 import re
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,16 +185,24 @@ def _compile_check(constraint: OutputConstraint) -> None:
         raise InputError(f"This JSON schema cannot be used to constrain a reply: {first_line}") from None
 
 
-def compiled_grammar(constraint: OutputConstraint, tokenizer: Any, vocab_size: int) -> Any:
-    """The constraint compiled for this tokenizer (cached per tokenizer and schema)."""
+def _compiled(constraint: OutputConstraint, owner: Any, tokenizer_info: Callable[[Any], Any]) -> Any:
+    """The constraint compiled for `owner`'s vocabulary (one compiler per owner, which caches grammars itself)."""
     xgrammar = _xgrammar()
     with _compilers_lock:
-        compiler = _compilers.get(tokenizer)
+        compiler = _compilers.get(owner)
         if compiler is None:
-            info = xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
-            compiler = xgrammar.GrammarCompiler(info, max_threads=2)
-            _compilers[tokenizer] = compiler
+            compiler = xgrammar.GrammarCompiler(tokenizer_info(xgrammar), max_threads=2)
+            _compilers[owner] = compiler
     return _compile(compiler, constraint)
+
+
+def compiled_grammar(constraint: OutputConstraint, tokenizer: Any, vocab_size: int) -> Any:
+    """The constraint compiled for this transformers tokenizer (cached per tokenizer and schema)."""
+    return _compiled(
+        constraint,
+        tokenizer,
+        lambda xgrammar: xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size),
+    )
 
 
 def transformers_logits_processor(constraint: OutputConstraint, tokenizer: Any, vocab_size: int) -> Any:
@@ -201,3 +211,44 @@ def transformers_logits_processor(constraint: OutputConstraint, tokenizer: Any, 
     with libraries.imports("structured.xgrammar.hf"):
         from xgrammar.contrib.hf import LogitsProcessor
     return LogitsProcessor(grammar)
+
+
+# -- an engine that samples itself: llama.cpp ------------------------------------------------------
+
+
+class TokenMask:
+    """xgrammar's matcher over tokens an engine samples itself: called with the next token's logits, it sets
+    every token the grammar forbids to -inf; `accept(token)` moves it past the token that was sampled."""
+
+    def __init__(self, grammar: Any, vocab_size: int) -> None:
+        xgrammar = _xgrammar()
+        self.matcher = xgrammar.GrammarMatcher(grammar)
+        self.bitmask = xgrammar.allocate_token_bitmask(1, vocab_size)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        self.matcher.fill_next_token_bitmask(self.bitmask)
+        # One bit per token, 32 to an int32 word, lowest bit first (x86 and ARM are little-endian).
+        allowed = np.unpackbits(self.bitmask.numpy().view(np.uint8), bitorder="little")[: len(scores)]
+        scores[allowed == 0] = -np.inf
+        return scores
+
+    def accept(self, token: int) -> None:
+        if not self.matcher.accept_token(int(token)):
+            raise RuntimeError(f"token {token} breaks the output grammar")  # masked out: a bug, not bad input
+
+
+def llama_token_mask(constraint: OutputConstraint, llama: Any) -> TokenMask:
+    """A TokenMask for one generation on a `llama_cpp.Llama` (its vocabulary read once per model)."""
+    import llama_cpp
+
+    def tokenizer_info(xgrammar: Any) -> Any:
+        size, vocab = llama.n_vocab(), llama._model.vocab
+        # Each token as the bytes it adds to the text (control tokens add none: xgrammar never allows those),
+        # and the end-of-turn tokens, which end the reply once the JSON is complete.
+        tokens = [llama.detokenize([token], special=False) for token in range(size)]
+        stops = [token for token in range(size) if llama_cpp.llama_vocab_is_eog(vocab, token)]
+        return xgrammar.TokenizerInfo(tokens, vocab_size=size, stop_token_ids=stops)
+
+    return TokenMask(_compiled(constraint, llama, tokenizer_info), llama.n_vocab())
