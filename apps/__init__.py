@@ -26,6 +26,8 @@ from apps.finetune import task as finetune_task
 from apps.finetune import training as finetune_training
 from apps.pipelines import run as pipelines_run
 from apps.pipelines import tab as pipelines
+from apps.rag import tab as rag_tab
+from apps.rag import task as rag_task
 from apps.shared import chat_engine, clip, embeddings
 from apps.shared.voices import VOICES
 from apps.tasks import (
@@ -234,6 +236,67 @@ TASKS: tuple[TaskSpec, ...] = (
                 note="trained on questions",
             ),
             ModelCard("sentence-transformers/all-mpnet-base-v2", "109M", "438 MB", "Apache-2.0"),
+        ),
+    ),
+    TaskSpec(
+        key="rag",
+        title="Documents",
+        group="Language",
+        description="Chat with your documents: add files to a collection, ask, and get an answer with numbered "
+        "citations. Hybrid retrieval (BM25 + embeddings, fused), optional reranking, and every step shown.",
+        api_names=("/rag_add", "/rag_ask", "/rag_documents", "/rag_remove"),
+        requests=(
+            Request(
+                "/rag_add",
+                {"files": [Asset("rag_handbook.md")], "text": "", "collection": "reference"},
+            ),
+            Request(
+                "/rag_ask",
+                {
+                    "question": "What is the office Wi-Fi password?",
+                    "history": [],
+                    "collection": "reference",
+                    "top_k": 2,
+                    "rerank": False,
+                    "model": "",
+                },
+            ),
+            Request("/rag_documents", {"collection": "reference"}),
+            Request("/rag_remove", {"document": "rag_handbook.md", "collection": "reference"}),
+        ),
+        build=rag_tab.build_tab,
+        run=rag_task.rag_ask,  # rag_task.stream_ask streams it; rag_add, rag_documents, rag_remove manage collections
+        takes=(Kind.TEXT,),
+        gives=Kind.TEXT,
+        uses=("similarity", "chat", "rerank"),
+        examples=("rag_handbook.md",),
+    ),
+    TaskSpec(
+        key="rerank",
+        title="Reranking",
+        group="Language",
+        description="Order passages by relevance to a query with a cross-encoder: the Documents tab's reranker.",
+        api_names=("/rerank",),
+        requests=(
+            Request(
+                "/rerank",
+                {
+                    "query": "Which passage is about a pet?",
+                    "passages": "The market rose.\nMy cat sleeps all day.",
+                    "model": "",
+                },
+            ),
+        ),
+        build=rag_tab.build_rerank_tab,
+        load=rag_task.load_cross_encoder,
+        run=rag_task.rerank,
+        takes=(Kind.TEXT, Kind.TEXT),
+        gives=Kind.TABLE,
+        pipeline_tag="text-ranking",
+        default=ModelCard("cross-encoder/ms-marco-MiniLM-L6-v2", "22.7M", "91 MB", "Apache-2.0"),
+        alternatives=(
+            ModelCard("cross-encoder/ms-marco-TinyBERT-L2-v2", "4.39M", "17.6 MB", "Apache-2.0", note="fastest"),
+            ModelCard("BAAI/bge-reranker-base", "278M", "1.11 GB", "MIT", note="multilingual"),
         ),
     ),
     # -- Audio -----------------------------------------------------------------------------------

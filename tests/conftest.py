@@ -9,6 +9,11 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# What the apps under test store (document collections…) goes to a folder of this session, not the repo's data/.
+if "SHOWCASE_DATA_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["SHOWCASE_DATA_DIR"] = tempfile.mkdtemp(prefix="showcase-test-data-")
 
 import socket
 import sys

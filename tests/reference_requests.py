@@ -157,6 +157,30 @@ def check_search(out: Any, sent: Mapping[str, Any]) -> None:
     table(out, ["rank", "score", "passage", "line"], int(sent["top_k"]))
 
 
+RAG_DOCUMENTS = ["document", "chunks", "characters", "locations", "hash", "added"]
+
+
+def check_rag_table(out: Any, sent: Mapping[str, Any] | None = None) -> None:
+    table(out, RAG_DOCUMENTS)
+
+
+def check_rag_documents(out: Any, sent: Mapping[str, Any]) -> None:
+    summary, documents = out
+    is_text(summary)
+    table(documents, RAG_DOCUMENTS)
+
+
+def check_rag_answer(out: Any, sent: Mapping[str, Any]) -> None:
+    answer, sources = out
+    is_text(answer)
+    table(sources, ["rank", "document", "location", "score", "text"])
+    assert len(sources["data"]) <= int(sent["top_k"])
+
+
+def check_rerank(out: Any, sent: Mapping[str, Any]) -> None:
+    table(out, ["rank", "score", "passage"], len(lines(sent["passages"])))
+
+
 def check_summary(out: Any, sent: Mapping[str, Any]) -> None:
     is_text(out[0])
     assert "chunk" in out[1]
@@ -272,6 +296,11 @@ ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/summarize": check_summary,
     "/similarity": check_similarity,
     "/search": check_search,
+    "/rag_add": check_rag_documents,
+    "/rag_ask": check_rag_answer,
+    "/rag_documents": check_rag_table,
+    "/rag_remove": check_rag_documents,
+    "/rerank": check_rerank,
     "/transcribe": check_transcript,
     "/speak": check_speech,
     "/classify_audio": label_scores,

@@ -326,6 +326,33 @@ CASES: dict[str, list[Case]] = {
         ),
         *model_cases(),
     ],
+    "/rag_add": [
+        *text_cases("text", None, None, "characters is more than", accept=is_text),
+        Case("files", "corrupt file", Upload("binary.txt"), error="binary file"),
+        Case("files", "wrong type", 42, error="must be a file|could not be read"),
+        *text_cases("collection", None, None, "cannot be a collection name", accept=is_text),
+        Case("collection", "wrong type", "../etc", error="cannot be a collection name", label="traversal"),
+    ],
+    "/rag_ask": [
+        *text_cases("question", "Ask a question", "Ask a question", "1,000,000 characters long"),
+        Case("history", "wrong type", "not a list", error="history must be a list of messages"),
+        *text_cases("collection", None, None, "cannot be a collection name", accept=is_text),
+        *slider_cases("top_k", 1, 10, "Sources (top k)"),
+        Case("rerank", "wrong type", "abc", error="rerank|true or false|boolean"),
+        *model_cases(),
+    ],
+    "/rag_documents": [
+        *text_cases("collection", None, None, "cannot be a collection name", accept=is_text),
+    ],
+    "/rag_remove": [
+        *text_cases("document", "Name the document", "Name the document", "document name is at most"),
+        *text_cases("collection", None, None, "cannot be a collection name", accept=is_text),
+    ],
+    "/rerank": [
+        *text_cases("query", "Enter a query", "Enter a query", "1,000,000 characters long"),
+        *text_cases("passages", "Enter passages", "Enter passages", "1,000,000 characters long"),
+        *model_cases(),
+    ],
     "/transcribe": [
         *audio_cases(
             "audio",

@@ -106,6 +106,31 @@ def search(app_page, panel) -> None:
     header.wait_for(timeout=WAIT)  # the ranked table's header, once results arrive
 
 
+def rag(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
+    handbook = Path(__file__).resolve().parent.parent / "assets" / "rag_handbook.md"
+    panel.locator("#rag-files input[type=file]").set_input_files(str(handbook))
+    expect(panel.locator("#rag-files")).to_contain_text("rag_handbook.md", timeout=WAIT)
+    submit(panel, "Add to collection")
+    has_text(app_page, "#rag-summary", re.compile(r"added|skipped"))
+    has_text(app_page, "#rag-documents", "rag_handbook.md")
+    click_example(panel)
+    expect(panel.get_by_label("Question")).not_to_have_value("")
+    submit(panel, "Ask")
+    has_text(app_page, "#rag-answer", "[1] rag_handbook.md")  # the numbered citation names the document
+    has_text(app_page, "#rag-sources", "§ Wi-Fi")
+    panel.get_by_text("How this answer was found").click()
+    has_text(app_page, "#rag-trace", "BM25")
+    has_text(app_page, "#rag-trace", "Exact prompt sent to the chat model")
+
+
+def rerank(app_page, panel) -> None:
+    click_example(panel)
+    submit(panel, "Rerank")
+    app_page.locator("#rerank-table").get_by_role("columnheader", name="score").wait_for(timeout=WAIT)
+
+
 def asr(app_page, panel) -> None:
     click_example(panel)
     wait_for_audio_input(panel)
@@ -255,6 +280,8 @@ RECIPES: dict[str, Callable[[object, object], None]] = {
         summarization,
         similarity,
         search,
+        rag,
+        rerank,
         asr,
         tts,
         audio_classification,
