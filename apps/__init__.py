@@ -244,22 +244,22 @@ TASKS: tuple[TaskSpec, ...] = (
         group="Language",
         description="Chat with your documents: add files to a collection, ask, and get an answer with numbered "
         "citations. Hybrid retrieval (BM25 + embeddings, fused), optional reranking, and every step shown.",
-        api_names=("/rag_add", "/rag_ask", "/rag_documents", "/rag_remove"),
+        api_names=("/rag_ask", "/rag_add", "/rag_documents", "/rag_remove"),
         requests=(
-            Request(
-                "/rag_add",
-                {"files": [Asset("rag_handbook.md")], "text": "", "collection": "reference"},
-            ),
             Request(
                 "/rag_ask",
                 {
                     "question": "What is the office Wi-Fi password?",
                     "history": [],
-                    "collection": "reference",
+                    "collection": "handbook",  # its own collection: /rag_add and /rag_remove change "reference"
                     "top_k": 2,
                     "rerank": False,
                     "model": "",
                 },
+            ),
+            Request(
+                "/rag_add",
+                {"files": [Asset("rag_handbook.md")], "text": "", "collection": "reference"},
             ),
             Request("/rag_documents", {"collection": "reference"}),
             Request("/rag_remove", {"document": "rag_handbook.md", "collection": "reference"}),

@@ -34,6 +34,9 @@ from reference_requests import (
     check_match,
     check_narration,
     check_pipeline,
+    check_rag_answer,
+    check_rag_documents,
+    check_rag_table,
     client_value,
     inputs_of,
     is_text,
@@ -44,6 +47,7 @@ from reference_requests import (
 )
 
 from apps import TASKS
+from apps.core.spec import Asset
 
 MB_TEXT = "x" * 1_000_000
 WHITESPACE = "  \n\t  \n "
@@ -179,6 +183,16 @@ def model_cases(param: str = "model", variants: bool = False) -> list[Case]:
             Case(param, "invalid model id", "org/name\x00", error="control characters", label="NUL"),
         ]
     return cases
+
+
+def rag_summary(pattern: str) -> Callable[[Any, dict[str, Any]], None]:
+    """A /rag_add answer whose summary matches `pattern` (what was added, or what could not be and why)."""
+
+    def check(out: Any, sent: dict[str, Any]) -> None:
+        check_rag_documents(out, sent)
+        assert re.search(pattern, out[0], re.IGNORECASE), out[0]
+
+    return check
 
 
 def slider_cases(param: str, low: float, high: float, label: str) -> list[Case]:
@@ -326,27 +340,35 @@ CASES: dict[str, list[Case]] = {
         ),
         *model_cases(),
     ],
+    # The collections' own names: "" and blanks mean the default collection (accepted); each endpoint's answer
+    # is checked as its reference request's is.
     "/rag_add": [
-        *text_cases("text", None, None, "characters is more than", accept=is_text),
-        Case("files", "corrupt file", Upload("binary.txt"), error="binary file"),
-        Case("files", "wrong type", 42, error="must be a file|could not be read"),
-        *text_cases("collection", None, None, "cannot be a collection name", accept=is_text),
+        # One item that cannot be added does not stop the others: the summary names it and says why.
+        Case("text", "empty", "", check=check_rag_documents),
+        Case("text", "whitespace", WHITESPACE, check=check_rag_documents),
+        # A megabyte of text is a long document (up to 2,000,000 characters may be added).
+        Case("text", "1 MB text", MB_TEXT, check=rag_summary(r"added \*\*pasted text")),
+        Case(
+            "files", "corrupt file", [Upload("binary.txt")], check=rag_summary(r"could not add \*\*binary.txt.*binary")
+        ),
+        Case("files", "wrong type", 42, error="must be a list of files"),
+        *text_cases("collection", None, None, "cannot be a collection name", accept=check_rag_documents),
         Case("collection", "wrong type", "../etc", error="cannot be a collection name", label="traversal"),
     ],
     "/rag_ask": [
         *text_cases("question", "Ask a question", "Ask a question", "1,000,000 characters long"),
         Case("history", "wrong type", "not a list", error="history must be a list of messages"),
-        *text_cases("collection", None, None, "cannot be a collection name", accept=is_text),
+        *text_cases("collection", None, None, "cannot be a collection name", accept=check_rag_answer),
         *slider_cases("top_k", 1, 10, "Sources (top k)"),
-        Case("rerank", "wrong type", "abc", error="rerank|true or false|boolean"),
+        Case("rerank", "wrong type", "abc", error="must be true or false"),
         *model_cases(),
     ],
     "/rag_documents": [
-        *text_cases("collection", None, None, "cannot be a collection name", accept=is_text),
+        *text_cases("collection", None, None, "cannot be a collection name", accept=check_rag_table),
     ],
     "/rag_remove": [
         *text_cases("document", "Name the document", "Name the document", "document name is at most"),
-        *text_cases("collection", None, None, "cannot be a collection name", accept=is_text),
+        *text_cases("collection", None, None, "cannot be a collection name", accept=check_rag_documents),
     ],
     "/rerank": [
         *text_cases("query", "Enter a query", "Enter a query", "1,000,000 characters long"),
@@ -562,8 +584,19 @@ def sent_values(params: dict[str, Any], files: dict[str, Path]) -> dict[str, Any
     return {name: resolve(local_value(value), files) for name, value in params.items()}
 
 
+# What an endpoint's good request needs stored first (the endpoints run side by side, so nothing else may
+# provide it): /rag_ask asks its own collection, filled once before its cases.
+PREPARE: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "/rag_ask": [
+        ("/rag_add", {"files": [Asset("rag_handbook.md")], "text": "", "collection": "handbook"}),
+    ],
+}
+
+
 def run_endpoint(client: Client, api_name: str, files: dict[str, Path]) -> dict[str, Outcome]:
     """Send an endpoint its bad inputs in order, each refused one followed by the good request."""
+    for other, values in PREPARE.get(api_name, []):
+        call(client, other, sent_values(values, files))
     good = sent_values(good_request(api_name), files)
     outcomes = {}
     for case in CASES[api_name]:

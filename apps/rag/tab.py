@@ -9,6 +9,7 @@ import pandas as pd
 
 from apps.rag import task
 from apps.rag.retrieve import Hit
+from apps.ui.components import CheckboxInput, FileInput, SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 from apps.ui.model import model_header, model_picker
@@ -61,7 +62,7 @@ def build_tab(ctx: TabContext) -> None:
         refresh = gr.Button("Show documents", scale=1)
     with gr.Row():
         with gr.Column(scale=2):
-            files = gr.File(label="Documents (.txt .md .pdf .html .csv)", file_count="multiple", elem_id="rag-files")
+            files = FileInput(label="Documents (.txt .md .pdf .html .csv)", file_count="multiple", elem_id="rag-files")
             text = gr.Textbox(label="…or paste text", lines=3)
             add = gr.Button("Add to collection", variant="primary", elem_id="rag-add")
             summary = gr.Markdown(label="summary", elem_id="rag-summary")
@@ -75,8 +76,8 @@ def build_tab(ctx: TabContext) -> None:
         question = gr.Textbox(label="Question", scale=4, elem_id="rag-question")
         ask = gr.Button("Ask", variant="primary", scale=1, elem_id="rag-ask")
     with gr.Row():
-        top_k = gr.Slider(1, task.MAX_TOP_K, value=task.DEFAULT_TOP_K, step=1, label="Sources (top k)")
-        rerank = gr.Checkbox(label="Rerank with the cross-encoder", value=False)
+        top_k = SliderInput(1, task.MAX_TOP_K, value=task.DEFAULT_TOP_K, step=1, label="Sources (top k)")
+        rerank = CheckboxInput(label="Rerank with the cross-encoder", value=False)
     model = model_picker(ctx.for_task("chat"))
     gr.Examples([[QUESTION]], inputs=[question], label="Example question (after adding assets/rag_handbook.md)")
     answer = gr.Markdown(label="Answer", elem_id="rag-answer")

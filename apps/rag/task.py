@@ -307,10 +307,18 @@ def stream_ask(
 
     Below the relevance threshold the answer says the documents do not contain it (no model call).
     """
-    question = require_text(question, ctx.settings.max_text_chars, what="question", empty="Ask a question.")
+    question = require_text(
+        question,
+        ctx.settings.max_text_chars,
+        what="question",
+        empty="Ask a question about the documents in the collection.",
+    )
     top_k = _top_k(top_k)
     if not isinstance(rerank, bool):
         raise InputError("rerank must be true or false.")
+    # Every input is checked before the collection is read: bad input fails even where no model is needed.
+    _history(history)
+    ctx.for_task("chat").resolve_model(model)
     store = _store(ctx, collection)
     if store.version() < 0 or not store.documents():
         empty = f"Collection “{store.name}” has no documents yet: add some first, then ask."
