@@ -218,6 +218,14 @@ def cases(inputs: Inputs) -> list[Case]:
             measure=chat_measure(),
         ),
         case(
+            "/rerank",
+            lambda cross_encoder, sent: cross_encoder.predict(
+                [(sent["query"], passage) for passage in lines(sent["passages"])], show_progress_bar=False
+            ),
+            "`CrossEncoder.predict([(query, passage), ...])` on the passages",
+            measure={"query": "pets", "passages": "\n".join(PASSAGES)},
+        ),
+        case(
             "/translate",
             bare_translate,
             "the translation `Pipeline` on the sentence (same languages and `max_new_tokens`)",

@@ -129,8 +129,22 @@ def encode(
 
 
 def token_counter(encoder: Any) -> Any:
+    """Tokens of a text for the chunker, by the embedding model's tokenizer.
+
+    A private copy of the fast tokenizer's backend, without truncation or padding: `tokenizer.tokenize`
+    would reset the shared tokenizer's padding while another thread's `encode` relies on it (a ragged
+    batch: "Unable to create tensor").
+    """
     tokenizer = encoder.tokenizer
-    return lambda text: len(tokenizer.tokenize(text))
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:  # a slow (Python) tokenizer keeps no such state
+        return lambda text: len(tokenizer.tokenize(text))
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(backend.to_str())
+    counter.no_truncation()
+    counter.no_padding()
+    return lambda text: len(counter.encode(text, add_special_tokens=False).ids)
 
 
 def _reindex(store: CollectionStore, encoder: Any, model: str, progress: ProgressFn | None) -> int:
