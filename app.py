@@ -27,6 +27,7 @@ from apps.cli import finder as finder_cli
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, default_data_dir, parse_bytes
 from apps.core.spec import TaskSpec
+from apps.evals import cli as evals_cli
 from apps.monitoring import gradio_hook
 from apps.pipelines import serve as pipeline_serve
 from apps.serving import guard, openai_api
@@ -92,6 +93,7 @@ COMMANDS: dict[str, Command] = {
         pipeline_serve.add_pipeline_arguments,
         lambda args, settings, specs: pipeline_serve.pipeline_command(args, settings, specs, build_manager(settings)),
     ),
+    "eval": Command(evals_cli.EVAL_HELP, evals_cli.add_eval_arguments, evals_cli.eval_command),
 }
 
 

@@ -19,6 +19,8 @@ has the same checklist, and the tests name whatever is missing):
 from __future__ import annotations
 
 from apps.core.spec import Asset, Kind, ModelCard, Request, TaskSpec
+from apps.evals import evaluate as evals_task
+from apps.evals import tab as evals_tab
 from apps.finder import tab as finder
 from apps.finder import task as finder_task
 from apps.finetune import tab as finetune
@@ -643,6 +645,25 @@ TASKS: tuple[TaskSpec, ...] = (
             Request(
                 "/estimate_memory",
                 {"model": "sentence-transformers/all-MiniLM-L6-v2", "context_length": 4096, "batch_size": 1},
+            ),
+        ),
+    ),
+    TaskSpec(
+        key="evals",
+        title="Evaluate",
+        group="Evals",
+        description="Measure models on a dataset with the task's metric: 95 % bootstrap intervals, every "
+        "example, results saved and downloadable.",
+        api_names=("/evaluate",),
+        build=evals_tab.build_tab,
+        run=evals_task.evaluate,  # calls the evaluated task's function through ctx.run_task
+        takes=(Kind.TEXT,),
+        gives=Kind.TABLE,
+        examples=tuple(f"evals/{spec.sample}" for spec in evals_task.EVAL_TASKS.values()),
+        requests=(
+            Request(
+                "/evaluate",
+                {"task": "similarity", "dataset": Asset("evals/similarity.csv"), "models": "", "limit": 4},
             ),
         ),
     ),

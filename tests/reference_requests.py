@@ -257,6 +257,14 @@ def check_status(out: Any, sent: Mapping[str, Any]) -> None:
     assert set(out) >= {"tasks", "loaded", "process", "events"}
 
 
+def check_evaluation(out: Any, sent: Mapping[str, Any]) -> None:
+    metrics, examples, results = out
+    assert metrics["headers"] == ["model", "metric", "value", "ci_low", "ci_high", "n"]
+    assert {row[1] for row in metrics["data"]} >= {"spearman", "pearson"}
+    assert len(examples["data"]) == min(int(sent["limit"]), 16)
+    assert str(results).endswith("results.json")
+
+
 def check_finetune(out: Any, sent: Mapping[str, Any]) -> None:
     """A progress report of the run (the matrix may read the first one a stream gives, not the last)."""
     summary, loss, adapter = out
@@ -317,6 +325,7 @@ ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/find_models": check_found,
     "/estimate_memory": check_estimate,
     "/status": check_status,
+    "/evaluate": check_evaluation,
 }
 
 

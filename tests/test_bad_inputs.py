@@ -543,6 +543,13 @@ CASES: dict[str, list[Case]] = {
         *slider_cases("context_length", 1, 131_072, "Context length"),
         *slider_cases("batch_size", 1, 1024, "Batch size"),
     ],
+    "/evaluate": [
+        Case("task", "unknown choice", "bogus", error="not in the list of choices"),
+        Case("dataset", "corrupt file", Upload("binary.txt"), error="Invalid file type"),
+        Case("dataset", "wrong type", 42, error="must be a file"),
+        *text_cases("models", None, None, "model list is 1,000,000 characters long", accept=ANSWERS["/evaluate"]),
+        *slider_cases("limit", 1, 10_000, "Rows (limit)"),
+    ],
     "/status": [],  # no parameters: nothing can be sent wrong (it is part of the load test's mix)
 }
 

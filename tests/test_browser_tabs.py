@@ -272,6 +272,14 @@ def system(app_page, panel) -> None:
     row.wait_for(timeout=WAIT)
 
 
+def evals(app_page, panel) -> None:
+    click_example(panel)  # the similarity task and its sample dataset
+    panel.get_by_label("Rows (limit)").fill("4")
+    submit(panel, "Evaluate")
+    has_text(app_page, "#evals-metrics", "spearman")
+    has_text(app_page, "#evals-results", "results.json")
+
+
 RECIPES: dict[str, Callable[[object, object], None]] = {
     recipe.__name__: recipe
     for recipe in (
@@ -296,6 +304,7 @@ RECIPES: dict[str, Callable[[object, object], None]] = {
         image_classification,
         pipelines,
         finder,
+        evals,
         finetune,
         system,
     )
