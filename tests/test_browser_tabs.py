@@ -274,10 +274,11 @@ def system(app_page, panel) -> None:
 
 def evals(app_page, panel) -> None:
     click_example(panel)  # the similarity task and its sample dataset
-    panel.get_by_label("Rows (limit)").fill("4")
+    panel.get_by_label("number input for Rows (limit)", exact=True).fill("4")
     submit(panel, "Evaluate")
     has_text(app_page, "#evals-metrics", "spearman")
-    has_text(app_page, "#evals-results", "results.json")
+    # The file list shows the name as stem and extension apart ("results .json"): look for its download link.
+    app_page.locator("#evals-results a[href$='results.json']").wait_for(timeout=WAIT)
 
 
 RECIPES: dict[str, Callable[[object, object], None]] = {
