@@ -34,7 +34,12 @@ FLAGS = [
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
+    from playwright.sync_api import expect
+
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: scripts/test.sh installs Debian chromium"
+    # Assertions wait up to 30 s, not Playwright's 5 s: on a busy 2-core CI machine an example takes more
+    # than 5 s to fill a tab's inputs (a wait, not a timing check: each assertion passes as soon as it holds).
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         yield browser
