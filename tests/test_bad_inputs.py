@@ -494,6 +494,11 @@ CASES: dict[str, list[Case]] = {
         *slider_cases("context_length", 1, 131_072, "Context length"),
         *slider_cases("batch_size", 1, 1024, "Batch size"),
     ],
+    "/code": [
+        Case("task", "unknown choice", "Klingon task", error="There is no task"),
+        Case("task", "wrong type", 42, error="There is no task"),
+        Case("task", "empty", "", error="There is no task"),
+    ],
     "/status": [],  # no parameters: nothing can be sent wrong (it is part of the load test's mix)
 }
 
