@@ -187,3 +187,15 @@ def test_client_snippets_run_against_the_app(key: str, tiny_app, in_assets: Path
     snippets = render(spec, reference_call(spec), spec.default.ref, app_url=tiny_app[0])
     printed = run_as_printed(snippets.client)
     assert printed.strip(), f"{key}: the gradio_client snippet printed nothing"
+
+
+def test_the_pages_chat_replies_are_kept_too(tiny_app) -> None:
+    """The Chat page answers through its own event, not /chat: its replies still set the code's settings."""
+    demo = tiny_app[1]
+    reply = next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "chat_stream_reply")
+    history = [{"role": "user", "content": "Hello from the page"}]
+    for _update in reply("Hello from the page", history, "Be kind.", 16, 0.5, 0.8, 1.0, "", "", None):
+        pass
+    call = demo.code_calls.get("chat")
+    assert call.api_name == "/chat" and call.inputs["message"] == "Hello from the page"
+    assert call.inputs["temperature"] == 0.5 and call.inputs["system_prompt"] == "Be kind."

@@ -31,7 +31,7 @@ from apps.shared.chat_engine import (
     normalize_history,
     require_template,
 )
-from apps.shared.code import literal
+from apps.shared.code import Call, literal
 from apps.shared.structured import OutputConstraint, parse_json_schema, validate_reply
 from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
@@ -221,6 +221,20 @@ REPLY_EVENT: dict[str, Any] = {"show_progress": "minimal", "api_visibility": "pr
 EDIT_EVENT: dict[str, Any] = {"show_progress": "hidden", "queue": False, "api_visibility": "private"}
 
 
+# The public /chat endpoint's parameters, in order (the page's reply event takes the same values).
+CHAT_PARAMETERS = (
+    "message",
+    "history",
+    "system_prompt",
+    "max_new_tokens",
+    "temperature",
+    "top_p",
+    "repetition_penalty",
+    "model",
+    "json_schema",
+)
+
+
 def build_tab(ctx: TabContext) -> None:
     model_header(ctx)
     chatbot = gr.Chatbot(
@@ -315,6 +329,9 @@ def build_tab(ctx: TabContext) -> None:
         this = replies.setdefault(session, _Reply())
         past = history[: _last_user_index(history)]  # everything before the message being answered
         shown = [*past, {"role": "user", "content": message}]
+        # The page's replies do not go through /chat: keep them as the task's last call for "Use it in code".
+        inputs = (message, past, system_prompt, max_new_tokens, temp, nucleus, repetition, model_name, json_schema)
+        ctx.calls.record(ctx.spec.key, Call("/chat", dict(zip(CHAT_PARAMETERS, inputs, strict=True))))
         # closing() ends generation on the server at once when Stop breaks the loop.
         with contextlib.closing(
             stream_chat(
