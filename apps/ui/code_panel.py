@@ -80,7 +80,7 @@ def build_code_lookup(ctx: TabContext) -> None:
     choices = [(spec.title, key) for key, spec in ctx.specs.items()]
     with gr.Accordion("Use any tab in code", open=False, elem_id="code-lookup"):
         with gr.Row():
-            task = gr.Dropdown(choices=choices, value="chat", label="Task", allow_custom_value=True)
+            task = gr.Dropdown(choices=choices, value="chat", label="Code of the task", allow_custom_value=True)
             button = gr.Button("Show its code", size="sm")
         code = gr.Markdown()
         notebook = gr.File(label="Notebook for Colab or Kaggle (.ipynb)", interactive=False)
