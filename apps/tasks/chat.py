@@ -37,6 +37,7 @@ from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 from apps.ui.model import model_header, model_picker
+from apps.ui.prompt_templates import build_prompt_templates
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
 EXAMPLES = (
@@ -278,6 +279,7 @@ def build_tab(ctx: TabContext) -> None:
         )
         gr.Examples([[example] for example in SCHEMA_EXAMPLES], inputs=[schema_box], label="Example schemas")
     picker = model_picker(ctx)
+    build_prompt_templates(ctx, system, text, chatbot, picker)
     pending = gr.State("")  # the user message being answered
     settings = [system, max_new, temperature_slider, top_p_slider, penalty, picker, schema_box]
     # Stop is a request the reply honours between two pieces, not gradio's `cancels=`: cancelling a stream
