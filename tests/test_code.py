@@ -152,11 +152,15 @@ def test_a_task_is_named_by_key_or_title() -> None:
             check_task(bad, SPECS)
 
 
-def test_last_calls_keep_the_last_one() -> None:
-    calls = LastCalls()
-    calls.record("depth", Call("/depth", {"image": "a.png"}))
-    calls.record("depth", Call("/depth", {"image": "b.png"}))
-    assert calls.get("depth").inputs == {"image": "b.png"} and calls.get("chat") is None
+def test_last_calls_keep_the_last_one_per_session() -> None:
+    calls = LastCalls(max_sessions=2)
+    calls.record("depth", Call("/depth", {"image": "a.png"}), "one")
+    calls.record("depth", Call("/depth", {"image": "b.png"}), "one")
+    assert calls.get("depth", "one").inputs == {"image": "b.png"} and calls.get("chat", "one") is None
+    assert calls.get("depth", "two") is None  # another visitor sees none of it
+    calls.record("depth", Call("/depth", {"image": "c.png"}), "two")
+    calls.record("depth", Call("/depth", {"image": "d.png"}), "three")
+    assert calls.get("depth", "one") is None and calls.get("depth", "three").inputs == {"image": "d.png"}
 
 
 # -- against the tiny app ------------------------------------------------------------------------
@@ -173,6 +177,15 @@ def test_code_shows_the_last_run(client, tiny_app) -> None:
     book = nbformat.read(path, as_version=4)
     nbformat.validate(book)
     assert any("Code shows what ran." in cell.source for cell in book.cells)
+
+
+def test_another_session_does_not_see_my_inputs(client, tiny_app) -> None:
+    from gradio_client import Client
+
+    client.predict("Only mine to see.\nNobody else's.", "", api_name="/similarity")
+    other = Client(tiny_app[0], verbose=False, ssl_verify=False)
+    text, _path = other.predict("similarity", api_name="/code")
+    assert "Only mine to see." not in text and "Default settings" in text
 
 
 def test_code_answers_for_every_task(client) -> None:

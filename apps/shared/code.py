@@ -43,19 +43,28 @@ class Call:
 
 
 class LastCalls:
-    """The last call of each task, so its code reproduces what was just run (one per app, any thread)."""
+    """The last call of each task in each session, so its code reproduces what that visitor just ran.
 
-    def __init__(self) -> None:
+    Kept per session (a browser page, a `gradio_client.Client`): one visitor's text and files never show
+    in another's code or notebook. One per app, used from any thread; the oldest sessions are forgotten.
+    """
+
+    def __init__(self, max_sessions: int = 1000) -> None:
         self._lock = threading.Lock()
-        self._calls: dict[str, Call] = {}
+        self._calls: dict[str, dict[str, Call]] = {}  # session → task → its last call, oldest session first
+        self.max_sessions = max_sessions
 
-    def record(self, task: str, call: Call) -> None:
+    def record(self, task: str, call: Call, session: str = "") -> None:
         with self._lock:
-            self._calls[task] = call
+            calls = self._calls.pop(session, {})
+            calls[task] = call
+            self._calls[session] = calls  # now the newest
+            while len(self._calls) > self.max_sessions:
+                del self._calls[next(iter(self._calls))]
 
-    def get(self, task: str) -> Call | None:
+    def get(self, task: str, session: str = "") -> Call | None:
         with self._lock:
-            return self._calls.get(task)
+            return self._calls.get(session, {}).get(task)
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,7 @@ def build_tab(ctx: TabContext) -> None:
         shown = [*past, {"role": "user", "content": message}]
         # The page's replies do not go through /chat: keep them as the task's last call for "Use it in code".
         inputs = (message, past, system_prompt, max_new_tokens, temp, nucleus, repetition, model_name, json_schema)
-        ctx.calls.record(ctx.spec.key, Call("/chat", dict(zip(CHAT_PARAMETERS, inputs, strict=True))))
+        ctx.calls.record(ctx.spec.key, Call("/chat", dict(zip(CHAT_PARAMETERS, inputs, strict=True))), session)
         # closing() ends generation on the server at once when Stop breaks the loop.
         with contextlib.closing(
             stream_chat(

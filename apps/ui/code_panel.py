@@ -48,11 +48,20 @@ def call_model(ctx: TaskContext, call: Call) -> ModelRef | None:
     return ref.base  # an adapter is the Fine-tune tab's; its code loads the base model
 
 
-def code_for(ctx: TaskContext, calls: LastCalls, url: str = APP_URL_PLACEHOLDER) -> tuple[str, str]:
-    """(markdown with the three snippets, path of the notebook) for the task's last call, or its defaults."""
-    call = calls.get(ctx.spec.key)
+def session_of(request: gr.Request | None) -> str:
+    """The session a request belongs to (a browser page, a gradio_client Client); "" when not known."""
+    return (getattr(request, "session_hash", None) if request is not None else None) or ""
+
+
+def code_for(ctx: TaskContext, calls: LastCalls, url: str = APP_URL_PLACEHOLDER, session: str = "") -> tuple[str, str]:
+    """(markdown with the three snippets, path of the notebook) for the task's last call in this session,
+    or its defaults."""
+    call = calls.get(ctx.spec.key, session)
     note = "Settings of your last run." if call else "Default settings: run the tab, then show the code again."
-    call = call or reference_call(ctx.spec)
+    if call is None:
+        call = reference_call(ctx.spec)
+    else:  # any parameter the call did not name (an older client) has its reference value
+        call = Call(call.api_name, {**reference_call(ctx.spec, call.api_name).inputs, **call.inputs})
     snippets = render(ctx.spec, call, call_model(ctx, call), url)
     NOTEBOOK_DIR.mkdir(parents=True, exist_ok=True)
     path = write_notebook(snippets, Path(tempfile.mkdtemp(dir=NOTEBOOK_DIR)))
@@ -69,7 +78,7 @@ def build_code_panel(ctx: TabContext) -> None:
 
     @user_errors("Use it in code")
     def show(request: gr.Request) -> tuple[str, str]:
-        return code_for(ctx, ctx.calls, app_url(request))
+        return code_for(ctx, ctx.calls, app_url(request), session_of(request))
 
     for event in (accordion.expand, refresh.click):
         event(show, None, [code, notebook], api_visibility="private")
@@ -88,7 +97,8 @@ def build_code_lookup(ctx: TabContext) -> None:
     @user_errors("Use it in code")
     def code_of_task(task: str, request: gr.Request) -> tuple[str, str]:
         """Python for the task's last settings (or its defaults), three ways, and a notebook of it."""
-        return code_for(ctx.for_task(check_task(task, ctx.specs)), ctx.calls, app_url(request))
+        key = check_task(task, ctx.specs)
+        return code_for(ctx.for_task(key), ctx.calls, app_url(request), session_of(request))
 
     button.click(code_of_task, [task], [code, notebook], api_name="code")
 
@@ -113,7 +123,10 @@ def _recorder(fn: Callable[..., Any], task: str, api_name: str, names: tuple[str
             bound = signature.bind_partial(*args, **kwargs).arguments
         except TypeError:
             return  # gradio will refuse the call itself
-        calls.record(task, Call(api_name, {name: bound[name] for name in names if name in bound}))
+        from gradio.context import LocalContext  # the running event's request: whose session this is
+
+        session = session_of(LocalContext.request.get(None))
+        calls.record(task, Call(api_name, {name: bound[name] for name in names if name in bound}), session)
 
     if inspect.isgeneratorfunction(fn):
 
