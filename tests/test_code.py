@@ -89,7 +89,8 @@ def test_snippets_show_the_settings_of_the_call() -> None:
         assert "'Be brief.'" in code and "'Hello!'" in code and "'Name a colour.'" in code
     assert "message='Name a colour.'" in snippets.client and "api_name='/chat'" in snippets.client
     gguf = render(spec, call, ModelRef("bartowski/Llama-3.2-1B-Instruct-GGUF", gguf_file="x.gguf"))
-    assert "gguf_file='x.gguf'" in gguf.direct
+    assert "gguf_file='x.gguf'" in gguf.direct and gguf.pipeline is None and "GGUF" in gguf.no_pipeline
+    assert {"gguf", "accelerate"} <= set(gguf.packages)
 
 
 def test_removed_pipelines_are_explained() -> None:
@@ -212,3 +213,15 @@ def test_the_pages_chat_replies_are_kept_too(tiny_app) -> None:
     call = demo.code_calls.get("chat")
     assert call.api_name == "/chat" and call.inputs["message"] == "Hello from the page"
     assert call.inputs["temperature"] == 0.5 and call.inputs["system_prompt"] == "Be kind."
+
+
+@pytest.mark.real
+def test_the_gguf_snippet_runs_on_the_real_smollm2(in_assets: Path) -> None:
+    """A GGUF chat model's code (the direct way: transformers de-quantizes the file) answers as the app does."""
+    from conftest import SMOLLM2_FILE, smollm2_folder
+
+    spec = SPECS["chat"]
+    call = Call("/chat", {**reference_call(spec).inputs, "max_new_tokens": 12})
+    snippets = render(spec, call, ModelRef(str(smollm2_folder()), gguf_file=SMOLLM2_FILE))
+    assert snippets.pipeline is None
+    assert "Paris" in run_as_printed(snippets.direct)

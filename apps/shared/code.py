@@ -168,6 +168,10 @@ def render(spec: TaskSpec, call: Call, model: ModelRef | None, app_url: str = AP
     fields.update(recipe.fields(values) if recipe.fields else {})
     fields.update(model=literal(model.source), model_options=_model_options(model), pick_device=PICK_DEVICE)
     pipeline = Template(recipe.pipeline).substitute(fields) if recipe.pipeline else None
+    no_pipeline, packages = recipe.no_pipeline, recipe.packages
+    if model.gguf_file:  # transformers reads a GGUF file through the model classes (it de-quantizes it)
+        pipeline, no_pipeline = None, "A GGUF file loads through the model classes, with `gguf_file=` (below)."
+        packages = (*packages, "gguf", "accelerate")
     direct = Template(recipe.direct).substitute(fields)
     return Snippets(
         spec.key,
@@ -177,9 +181,9 @@ def render(spec: TaskSpec, call: Call, model: ModelRef | None, app_url: str = AP
         pipeline,
         direct,
         client,
-        recipe.no_pipeline,
+        no_pipeline,
         "",
-        recipe.packages,
+        packages,
         files,
     )
 
