@@ -24,3 +24,29 @@ def test_code_of_the_run_just_made(page) -> None:  # noqa: F811
     expect(code).to_contain_text("api_name='/similarity'")
     expect(code.locator("a[href$='similarity.ipynb']")).to_have_count(1, timeout=30_000)  # the download
     assert page.errors == []
+
+
+def test_a_prompt_template_fills_the_chat(page) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    panel = open_tab(page, "chat")
+    section = page.locator("#chat-templates")
+    section.get_by_text("Prompt templates").first.click()
+    form = page.locator("#chat-template-form")
+    expect(form).to_contain_text("sentences", timeout=30_000)  # the first template's variables, in the form
+    cells = form.get_by_role("gridcell")  # variable, value; variable, value
+    for index, value in ((1, "two"), (3, "Owls hunt at night. They fly without a sound.")):
+        cells.nth(index).click()
+        page.keyboard.press("Enter")  # edit the selected cell
+        page.keyboard.type(value)
+        page.keyboard.press("Enter")
+    expect(form).to_contain_text("Owls hunt at night.")
+    section.get_by_role("button", name="Use in a new chat").click()
+    expect(panel.locator("#chat-message textarea")).to_have_value(
+        "Summarize the following text in two sentences:\n\nOwls hunt at night. They fly without a sound.",
+        timeout=30_000,
+    )
+    section.get_by_role("button", name="Show the exact prompt").click()
+    expect(page.locator("#chat-template-status")).to_contain_text("tokens", timeout=60_000)
+    expect(section).to_contain_text("Owls hunt at night.")
+    assert page.errors == []
