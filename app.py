@@ -32,6 +32,8 @@ from apps.monitoring import gradio_hook
 from apps.pipelines import serve as pipeline_serve
 from apps.serving import guard, openai_api
 from apps.shared import remote
+from apps.shared.code import LastCalls
+from apps.ui.code_panel import build_code_panel, record_calls
 from apps.ui.context import TabContext
 
 CSS = """
@@ -128,9 +130,14 @@ def groups() -> dict[str, list[TaskSpec]]:
     return grouped
 
 
-def build_tab(spec: TaskSpec, settings: Settings, manager: ModelManager, page_load: list[Any]) -> None:
+def build_tab(
+    spec: TaskSpec, settings: Settings, manager: ModelManager, page_load: list[Any], calls: LastCalls
+) -> None:
     with gr.Tab(spec.title, id=spec.key, elem_id=f"tab-{spec.key}"):
-        spec.build(TabContext(spec, settings, manager, SPECS, page_load))
+        ctx = TabContext(spec, settings, manager, SPECS, page_load, calls)
+        spec.build(ctx)
+        if spec.requests and spec.key != "system":  # the System tab has the lookup for every task instead
+            build_code_panel(ctx)
 
 
 def build_demo(settings: Settings | None = None, manager: ModelManager | None = None) -> gr.Blocks:
@@ -138,6 +145,7 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
     settings = settings or Settings()
     manager = manager or build_manager(settings)
     page_load: list[Any] = []
+    calls = LastCalls()  # every task's last call, for the "Use it in code" sections
     with gr.Blocks(title="Open Model Showcase") as demo:
         gr.Markdown(
             "# Open Model Showcase\nRun open models from the Hugging Face Hub. Models load on first use "
@@ -147,17 +155,19 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
         with gr.Tabs(overflow_behavior="wrap"):
             for group, specs in groups().items():
                 if len(specs) == 1:  # a group of one is just a tab
-                    build_tab(specs[0], settings, manager, page_load)
+                    build_tab(specs[0], settings, manager, page_load, calls)
                     continue
                 with (
                     gr.Tab(group, id=f"group-{group.lower()}", elem_id=f"group-{group.lower()}"),
                     gr.Tabs(overflow_behavior="wrap"),
                 ):
                     for spec in specs:
-                        build_tab(spec, settings, manager, page_load)
+                        build_tab(spec, settings, manager, page_load, calls)
         for fn, outputs in page_load:
             demo.load(fn, None, outputs, api_visibility="private")
+    record_calls(demo, SPECS, calls)
     demo.manager = manager  # type: ignore[attr-defined]  # for tests and the System tab
+    demo.code_calls = calls  # type: ignore[attr-defined]  # for tests
     if settings.metrics:
         gradio_hook.instrument(demo, known_models=known_models(manager))
     demo.page_load_handlers = tuple(fn for fn, _outputs in page_load)  # type: ignore[attr-defined]  # for tests

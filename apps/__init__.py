@@ -77,6 +77,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=chat.build_tab,
+        code=chat.CODE,
         load=chat_engine.load_chat_model,
         run=chat.reply,  # chat.stream_chat streams the same reply
         takes=(Kind.TEXT,),
@@ -134,6 +135,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=translation.build_tab,
+        code=translation.CODE,
         load=translation.load_translation,
         run=translation.translate,
         takes=(Kind.TEXT,),
@@ -169,6 +171,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=summarization.build_tab,
+        code=summarization.CODE,
         load=summarization.load_summarization,
         run=summarization.summarize,
         takes=(Kind.TEXT,),
@@ -187,6 +190,7 @@ TASKS: tuple[TaskSpec, ...] = (
             Request("/similarity", {"sentences": "A cat sits on the mat.\nA kitten is sitting on a rug.", "model": ""}),
         ),
         build=similarity.build_tab,
+        code=similarity.CODE,
         load=embeddings.load_sentence_transformer,
         run=similarity.similarity,
         takes=(Kind.TEXT,),
@@ -223,6 +227,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=search.build_tab,
+        code=search.CODE,
         load=embeddings.load_sentence_transformer,  # shared with similarity: one loaded model when both agree
         run=search.search,
         takes=(Kind.TEXT, Kind.TEXT),  # the query, the corpus
@@ -322,6 +327,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=asr.build_tab,
+        code=asr.CODE,
         load=asr.load_asr,
         pipeline_tag="automatic-speech-recognition",
         default=ModelCard("distil-whisper/distil-small.en", "166M", "332 MB", "MIT", note="English only"),
@@ -344,6 +350,7 @@ TASKS: tuple[TaskSpec, ...] = (
             Request("/speak", {"text": "Open models can speak. This sentence was made by one of them!", "model": ""}),
         ),
         build=tts.build_tab,
+        code=tts.CODE,
         load=tts.load_tts,
         pipeline_tag="text-to-speech",
         # MMS voices read letters, so they need nothing beyond pip; vits-ljs reads phonemes (phonemizer +
@@ -370,6 +377,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=audio_classification.build_tab,
+        code=audio_classification.CODE,
         load=audio_classification.load_clap,
         pipeline_tag="zero-shot-audio-classification",
         default=ModelCard("laion/clap-htsat-unfused", "153M", "615 MB", "Apache-2.0"),
@@ -415,6 +423,7 @@ TASKS: tuple[TaskSpec, ...] = (
             Request("/narrate", {"image": Asset("vision-cat.jpg"), "threshold": 0.5, "speak": False, "model": ""}),
         ),
         build=narration.build_tab,
+        code=narration.CODE,
         uses=("tts",),
         load=narration.load_detector,
         run=narration.narrate,  # speaks through ctx.run_task("tts")
@@ -450,6 +459,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=segmentation.build_tab,
+        code=segmentation.CODE,
         load=segmentation.load_segmenter,
         run=segmentation.segment,
         takes=(Kind.IMAGE, Kind.TABLE),  # the image, its points [x, y, label]
@@ -468,6 +478,7 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/depth",),
         requests=(Request("/depth", {"image": Asset("vision-street.png"), "model": ""}),),
         build=depth.build_tab,
+        code=depth.CODE,
         load=depth.load_depth_estimator,
         run=depth.estimate_depth,
         takes=(Kind.IMAGE,),
@@ -490,6 +501,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=vqa.build_tab,
+        code=vqa.CODE,
         load=vqa.load_vqa_pipeline,
         run=vqa.answer,
         takes=(Kind.IMAGE, Kind.TEXT),
@@ -515,6 +527,7 @@ TASKS: tuple[TaskSpec, ...] = (
         api_names=("/caption",),
         requests=(Request("/caption", {"image": Asset("mm-sunset.png"), "prefix": "", "model": ""}),),
         build=captioning.build_tab,
+        code=captioning.CODE,
         load=captioning.load_captioner,
         run=captioning.caption,
         takes=(Kind.IMAGE,),
@@ -534,6 +547,7 @@ TASKS: tuple[TaskSpec, ...] = (
             Request("/match", {"image": Asset("mm-apple.png"), "texts": "a red apple\na green car", "model": ""}),
         ),
         build=matching.build_tab,
+        code=matching.CODE,
         load=matching.load_matcher,
         run=matching.match,
         takes=(Kind.IMAGE, Kind.TEXT),
@@ -559,6 +573,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=image_search.build_tab,
+        code=image_search.CODE,
         load=clip.load_clip,  # shared with image_classification: one loaded model when both use the same
         run=image_search.image_search,
         takes=(Kind.TEXT, Kind.IMAGE),  # the query, the images to rank
@@ -581,6 +596,7 @@ TASKS: tuple[TaskSpec, ...] = (
             ),
         ),
         build=image_classification.build_tab,
+        code=image_classification.CODE,
         load=clip.load_clip,
         run=image_classification.classify_image,
         takes=(Kind.IMAGE, Kind.TEXT),  # the image, its candidate labels
@@ -709,11 +725,11 @@ TASKS: tuple[TaskSpec, ...] = (
         key="system",
         title="System",
         description="Which model each task uses, what is loaded, and how much memory it takes.",
-        api_names=("/status",),
+        api_names=("/status", "/code"),
         build=system.build_tab,
-        run=system.status,
+        run=system.status,  # /code (any task's "Use it in code") is apps/ui/code_panel.py's
         gives=Kind.TABLE,
-        requests=(Request("/status", {}),),
+        requests=(Request("/status", {}), Request("/code", {"task": "translation"})),
     ),
 )
 

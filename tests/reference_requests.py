@@ -295,6 +295,13 @@ def check_pipeline(out: Any, sent: Mapping[str, Any]) -> None:
         assert Path(image).is_file()
 
 
+def check_code(out: Any, sent: Mapping[str, Any]) -> None:
+    """Markdown with the gradio_client snippet (at least) and a notebook file of the same code."""
+    code, notebook = out
+    assert isinstance(code, str) and "```python" in code and "gradio_client" in code, code[:300]
+    assert Path(notebook).is_file() and Path(notebook).suffix == ".ipynb", notebook
+
+
 ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/chat": is_text,
     "/finetune": check_finetune,
@@ -326,6 +333,7 @@ ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/estimate_memory": check_estimate,
     "/status": check_status,
     "/evaluate": check_evaluation,
+    "/code": check_code,
 }
 
 

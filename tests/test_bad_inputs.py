@@ -550,6 +550,11 @@ CASES: dict[str, list[Case]] = {
         *text_cases("models", None, None, "model list is 1,000,000 characters long", accept=ANSWERS["/evaluate"]),
         *slider_cases("limit", 1, 10_000, "Rows (limit)"),
     ],
+    "/code": [
+        Case("task", "unknown choice", "Klingon task", error="There is no task"),
+        Case("task", "wrong type", 42, error="There is no task"),
+        Case("task", "empty", "", error="There is no task"),
+    ],
     "/status": [],  # no parameters: nothing can be sent wrong (it is part of the load test's mix)
 }
 

@@ -77,6 +77,23 @@ class Request:
 
 
 @dataclass(frozen=True)
+class CodeRecipe:
+    """How to reproduce a task's result in Python, for its "Use it in code" section (apps/shared/code.py).
+
+    The snippets are `string.Template`s: `$model` is the model id (a Python literal), `$device` the device
+    line's variable, and `$<parameter>` each public parameter's value as a Python literal (a file as its
+    file name). `fields(values)` adds computed fields (e.g. a language's code) from the values by name.
+    """
+
+    direct: str  # loads the model classes (AutoProcessor / AutoModel… / generate) and prints the result
+    pipeline: str | None = None  # the same with `transformers.pipeline(...)`; None where transformers has none
+    no_pipeline: str = ""  # why there is no pipeline snippet (shown instead of it)
+    packages: tuple[str, ...] = ("transformers", "torch")  # what the snippets import, as pip names
+    fields: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None
+    assets: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None  # example files it reads besides inputs
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One task = one tab. The registry in `apps/__init__.py` is a tuple of these."""
 
@@ -96,6 +113,7 @@ class TaskSpec:
     takes: tuple[Kind, ...] = ()  # the kinds of its main inputs, in order
     gives: Kind | None = None  # the kind of its main output
     requests: tuple[Request, ...] = ()  # one reference request per public endpoint (api_names)
+    code: CodeRecipe | None = None  # its model's Python for "Use it in code" (the gradio_client way needs none)
 
     @property
     def cards(self) -> tuple[ModelCard, ...]:

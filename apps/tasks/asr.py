@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,8 @@ import pandas as pd
 from apps.core.audio import AudioSource, format_duration, prepare_audio, resample, windows
 from apps.core.errors import InputError
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
+from apps.shared.code import literal
 from apps.shared.languages import WHISPER_LANGUAGES, whisper_code
 from apps.ui.components import AudioInput, CheckboxInput
 from apps.ui.context import TabContext
@@ -219,3 +221,60 @@ def build_tab(ctx: TabContext) -> None:
         return result.text, summary(result), segments_frame(result.segments)
 
     button.click(run, [audio, language, task, timestamps, model], [text, info, table], api_name="transcribe")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+
+def _code_fields(values: Mapping[str, Any]) -> dict[str, str]:
+    """What Whisper is asked for: the task, and the spoken language's code when one was chosen."""
+    options: dict[str, str] = {"task": str(values.get("task") or "transcribe")}
+    code = whisper_code(values.get("language")) if isinstance(values.get("language"), str) else None
+    if code:
+        options["language"] = code
+    return {"whisper_options": literal(options)}
+
+
+_READ_AUDIO = """samples, rate = soundfile.read($audio, dtype="float32", always_2d=True)
+samples = soxr.resample(samples.mean(axis=1), rate, 16000)  # mono, at the 16 kHz Whisper hears
+# An English-only Whisper takes no task or language; a multilingual one does.
+options = $whisper_options if whisper.generation_config.is_multilingual else {}
+"""
+CODE = CodeRecipe(
+    pipeline="""import soundfile
+import soxr
+import torch
+from transformers import pipeline
+
+$pick_device
+asr = pipeline("automatic-speech-recognition", model=$model$model_options, device=device)
+whisper = asr.model
+"""
+    + _READ_AUDIO
+    + """# chunk_length_s: audio of any length is heard in 30 s windows
+result = asr(
+    {"raw": samples, "sampling_rate": 16000},
+    chunk_length_s=30,
+    return_timestamps=$timestamps,
+    generate_kwargs=options,
+)
+print(result)
+""",
+    direct="""import soundfile
+import soxr
+import torch
+from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+
+$pick_device
+processor = AutoProcessor.from_pretrained($model$model_options)
+whisper = AutoModelForSpeechSeq2Seq.from_pretrained($model$model_options).to(device)
+"""
+    + _READ_AUDIO
+    + """# The first 30 s (the pipeline above hears any length)
+features = processor(samples[: 30 * 16000], sampling_rate=16000, return_tensors="pt").input_features
+ids = whisper.generate(features.to(device, whisper.dtype), **options)
+print(processor.batch_decode(ids, skip_special_tokens=True)[0])
+""",
+    packages=("transformers", "torch", "soundfile", "soxr"),
+    fields=_code_fields,
+)

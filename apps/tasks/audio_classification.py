@@ -8,10 +8,12 @@ from typing import Any
 import gradio as gr
 
 from apps.core.audio import AudioSource, prepare_audio, windows
+from apps.core.errors import InputError
 from apps.core.labels import LabelScores
 from apps.core.labels import parse_labels as parse_candidate_labels
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
+from apps.shared.code import literal
 from apps.ui.components import AudioInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -99,3 +101,48 @@ def build_tab(ctx: TabContext) -> None:
         return classify_audio(ctx, audio, labels, model, progress).scores
 
     gr.on([button.click, labels.submit], run, [audio, labels, model], [scores], api_name="classify_audio")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+_READ_AUDIO = """samples, rate = soundfile.read($audio, dtype="float32", always_2d=True)
+samples = soxr.resample(samples.mean(axis=1), rate, 48000)  # mono, at the 48 kHz CLAP hears
+labels = $label_list
+"""
+CODE = CodeRecipe(
+    pipeline="""import soundfile
+import soxr
+import torch
+from transformers import pipeline
+
+$pick_device
+classify = pipeline("zero-shot-audio-classification", model=$model$model_options, device=device)
+"""
+    + _READ_AUDIO
+    + """print(classify(samples, candidate_labels=labels))
+""",
+    direct="""import soundfile
+import soxr
+import torch
+from transformers import AutoModel, AutoProcessor
+
+$pick_device
+processor = AutoProcessor.from_pretrained($model$model_options)
+model = AutoModel.from_pretrained($model$model_options).to(device)
+"""
+    + _READ_AUDIO
+    + """inputs = processor(text=labels, audio=samples, sampling_rate=48000, return_tensors="pt", padding=True)
+with torch.no_grad():
+    scores = model(**inputs.to(device)).logits_per_audio.softmax(dim=-1)[0]
+print({label: round(score.item(), 3) for label, score in zip(labels, scores)})
+""",
+    packages=("transformers", "torch", "soundfile", "soxr"),
+    fields=lambda values: {"label_list": literal(_code_labels(values.get("labels")))},
+)
+
+
+def _code_labels(text: Any) -> list[str]:
+    try:
+        return parse_labels(text)
+    except InputError:
+        return [label.strip() for label in str(text or "").split(",") if label.strip()]

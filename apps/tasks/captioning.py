@@ -13,7 +13,8 @@ import gradio as gr
 from apps.core.errors import InputError, ShowcaseError
 from apps.core.images import ImageSource, prepare_image
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
+from apps.shared.code import literal
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -115,3 +116,38 @@ def build_tab(ctx: TabContext) -> None:
         return caption(ctx, image, prefix, model, progress).text
 
     gr.on([button.click, prefix_box.submit], run, [image_box, prefix_box, model_box], [result], api_name="caption")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+CODE = CodeRecipe(
+    pipeline="""import torch
+from PIL import Image
+from transformers import pipeline
+
+$pick_device
+caption = pipeline("image-text-to-text", model=$model$model_options, device=device)
+image = Image.open($image).convert("RGB")
+# BLIP continues the words it is given ($prompt_text); the app puts your own prefix back in front.
+result = caption(images=image, text=$prompt, return_full_text=False, generate_kwargs=$generation)
+print(result[0]["generated_text"])
+""",
+    direct="""import torch
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+$pick_device
+processor = AutoProcessor.from_pretrained($model$model_options)
+model = AutoModelForImageTextToText.from_pretrained($model$model_options).to(device)
+image = Image.open($image).convert("RGB")
+inputs = processor(images=image, text=$prompt, return_tensors="pt").to(device)
+ids = model.generate(**inputs, **$generation)
+print(processor.decode(ids[0], skip_special_tokens=True))
+""",
+    packages=("transformers", "torch", "pillow"),
+    fields=lambda values: {
+        "prompt": literal(str(values.get("prefix") or "").strip() or DEFAULT_PREFIX),
+        "prompt_text": str(values.get("prefix") or "").strip() or DEFAULT_PREFIX,
+        "generation": literal(GENERATION),
+    },
+)

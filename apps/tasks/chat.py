@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ import gradio as gr
 from apps.core.errors import InputError
 from apps.core.inputs import require_text
 from apps.core.manager import ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.monitoring import metrics
 from apps.shared.chat_engine import (
     MAX_NEW_TOKENS,
@@ -31,11 +31,13 @@ from apps.shared.chat_engine import (
     normalize_history,
     require_template,
 )
+from apps.shared.code import Call, literal
 from apps.shared.structured import OutputConstraint, parse_json_schema, validate_reply
 from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 from apps.ui.model import model_header, model_picker
+from apps.ui.prompt_templates import build_prompt_templates
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
 EXAMPLES = (
@@ -220,6 +222,20 @@ REPLY_EVENT: dict[str, Any] = {"show_progress": "minimal", "api_visibility": "pr
 EDIT_EVENT: dict[str, Any] = {"show_progress": "hidden", "queue": False, "api_visibility": "private"}
 
 
+# The public /chat endpoint's parameters, in order (the page's reply event takes the same values).
+CHAT_PARAMETERS = (
+    "message",
+    "history",
+    "system_prompt",
+    "max_new_tokens",
+    "temperature",
+    "top_p",
+    "repetition_penalty",
+    "model",
+    "json_schema",
+)
+
+
 def build_tab(ctx: TabContext) -> None:
     model_header(ctx)
     chatbot = gr.Chatbot(
@@ -263,6 +279,7 @@ def build_tab(ctx: TabContext) -> None:
         )
         gr.Examples([[example] for example in SCHEMA_EXAMPLES], inputs=[schema_box], label="Example schemas")
     picker = model_picker(ctx)
+    build_prompt_templates(ctx, system, text, chatbot, picker)
     pending = gr.State("")  # the user message being answered
     settings = [system, max_new, temperature_slider, top_p_slider, penalty, picker, schema_box]
     # Stop is a request the reply honours between two pieces, not gradio's `cancels=`: cancelling a stream
@@ -314,6 +331,9 @@ def build_tab(ctx: TabContext) -> None:
         this = replies.setdefault(session, _Reply())
         past = history[: _last_user_index(history)]  # everything before the message being answered
         shown = [*past, {"role": "user", "content": message}]
+        # The page's replies do not go through /chat: keep them as the task's last call for "Use it in code".
+        inputs = (message, past, system_prompt, max_new_tokens, temp, nucleus, repetition, model_name, json_schema)
+        ctx.calls.record(ctx.spec.key, Call("/chat", dict(zip(CHAT_PARAMETERS, inputs, strict=True))), session)
         # closing() ends generation on the server at once when Stop breaks the loop.
         with contextlib.closing(
             stream_chat(
@@ -410,3 +430,53 @@ def build_tab(ctx: TabContext) -> None:
             yield update.reply
 
     api_button.click(chat_api, [api_message, api_history, *settings], [api_reply], api_name="chat")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+
+def _code_fields(values: Mapping[str, Any]) -> dict[str, str]:
+    """The conversation as messages, and the sampling keywords the app uses for these settings."""
+    try:
+        past = normalize_history(values.get("history"))
+    except InputError:
+        past = []
+    system = [{"role": "system", "content": values["system_prompt"]}] if values.get("system_prompt") else []
+    messages = [*system, *past, {"role": "user", "content": str(values.get("message") or "")}]
+    temperature = values.get("temperature") or 0
+    sampling = f", do_sample=True, temperature={temperature!r}, top_p={values.get('top_p')!r}" if temperature else ""
+    if values.get("repetition_penalty") not in (None, 1, 1.0):
+        sampling += f", repetition_penalty={values['repetition_penalty']!r}"
+    note = (
+        "# The app also held the reply to your JSON schema while it was written (xgrammar); see the README.\n"
+        if values.get("json_schema")
+        else ""
+    )
+    return {"messages": literal(messages), "sampling": sampling, "schema_note": note}
+
+
+CODE = CodeRecipe(
+    pipeline="""import torch
+from transformers import pipeline
+
+$pick_device
+chat = pipeline("text-generation", model=$model$model_options, device=device)
+messages = $messages
+${schema_note}reply = chat(messages, max_new_tokens=$max_new_tokens$sampling)
+print(reply[0]["generated_text"][-1]["content"])
+""",
+    direct="""import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+$pick_device
+tokenizer = AutoTokenizer.from_pretrained($model$model_options)
+model = AutoModelForCausalLM.from_pretrained($model$model_options).to(device)
+messages = $messages
+inputs = tokenizer.apply_chat_template(
+    messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+).to(device)
+${schema_note}output = model.generate(**inputs, max_new_tokens=$max_new_tokens$sampling)
+print(tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+""",
+    fields=_code_fields,
+)

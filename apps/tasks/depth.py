@@ -18,7 +18,7 @@ from PIL import Image, PngImagePlugin
 
 from apps.core.images import ImageSource, prepare_image
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -189,3 +189,37 @@ def build_tab(ctx: TabContext) -> None:
         return save_depth_files(estimate_depth(ctx, image, model, progress))
 
     gr.on([button.click], depth_run, [image, model], [coloured, raw], api_name="depth")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+CODE = CodeRecipe(
+    pipeline="""import torch
+from PIL import Image
+from transformers import pipeline
+
+$pick_device
+estimate = pipeline("depth-estimation", model=$model$model_options, device=device)
+result = estimate(Image.open($image).convert("RGB"))
+result["depth"].save("depth.png")  # bright = near
+depth = result["predicted_depth"]
+print("depth.png:", tuple(depth.shape), "from", depth.min().item(), "to", depth.max().item())
+""",
+    direct="""import numpy as np
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+
+$pick_device
+processor = AutoImageProcessor.from_pretrained($model$model_options)
+model = AutoModelForDepthEstimation.from_pretrained($model$model_options).to(device)
+image = Image.open($image).convert("RGB")
+with torch.no_grad():
+    outputs = model(**processor(images=image, return_tensors="pt").to(device))
+depth = processor.post_process_depth_estimation(outputs, target_sizes=[image.size[::-1]])[0]["predicted_depth"]
+unit = (depth - depth.min()) / (depth.max() - depth.min() + 1e-9)
+Image.fromarray((unit.cpu().numpy() * 255).astype(np.uint8)).save("depth.png")  # bright = near
+print("depth.png:", tuple(depth.shape), "from", depth.min().item(), "to", depth.max().item())
+""",
+    packages=("transformers", "torch", "numpy", "pillow"),
+)

@@ -5,7 +5,7 @@ The task function `classify_image` returns `ImageLabelScores`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,10 @@ from apps.core.errors import InputError
 from apps.core.images import ImageSource, prepare_image
 from apps.core.labels import parse_labels as parse_candidate_labels
 from apps.core.manager import ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.shared.batching import MAX_BATCH, Batcher
 from apps.shared.clip import ClipEncoder
+from apps.shared.code import literal
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -169,3 +170,42 @@ def build_tab(ctx: TabContext) -> None:
         api_name="classify_image",
         concurrency_limit=MAX_BATCH,  # requests run side by side; their model calls are batched
     )
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+
+def _code_fields(values: Mapping[str, Any]) -> dict[str, str]:
+    labels = [label.strip() for label in str(values.get("labels") or "").split(",") if label.strip()]
+    template = str(values.get("template") or "").strip() or DEFAULT_TEMPLATE
+    return {"label_list": literal(labels), "template": literal(template)}
+
+
+CODE = CodeRecipe(
+    pipeline="""import torch
+from PIL import Image
+from transformers import pipeline
+
+$pick_device
+classify = pipeline("zero-shot-image-classification", model=$model$model_options, device=device)
+image = Image.open($image).convert("RGB")
+print(classify(image, candidate_labels=$label_list, hypothesis_template=$template))
+""",
+    direct="""import torch
+from PIL import Image
+from transformers import AutoModel, AutoProcessor
+
+$pick_device
+processor = AutoProcessor.from_pretrained($model$model_options)
+model = AutoModel.from_pretrained($model$model_options).to(device)
+image = Image.open($image).convert("RGB")
+labels = $label_list
+prompts = [$template.format(label) for label in labels]
+inputs = processor(images=image, text=prompts, return_tensors="pt", padding=True).to(device)
+with torch.no_grad():
+    scores = model(**inputs).logits_per_image.softmax(dim=-1)[0]
+print({label: round(score.item(), 3) for label, score in zip(labels, scores)})
+""",
+    packages=("transformers", "torch", "pillow"),
+    fields=_code_fields,
+)

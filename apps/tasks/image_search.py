@@ -9,6 +9,7 @@ The task function `image_search` returns an `ImageRanking`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from PIL import Image
 from apps.core.errors import InputError
 from apps.core.images import ImageSource, prepare_image
 from apps.core.manager import ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
+from apps.shared.code import literal
 from apps.ui.components import CheckboxInput, FileInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -205,3 +207,40 @@ def build_tab(ctx: TabContext) -> None:
         [results, table],
         api_name="image_search",
     )
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+
+def _code_images(values: Mapping[str, Any]) -> list[str]:
+    """The images ranked: the example gallery (when included) and the ones given, by file name."""
+    given = values.get("images") or []
+    given = [item for item in (given if isinstance(given, list) else [given]) if isinstance(item, str)]
+    return [*(GALLERY_EXAMPLES if values.get("include_examples") else ()), *given]
+
+
+CODE = CodeRecipe(
+    no_pipeline="transformers has no pipeline that ranks images by a text: CLIP's two towers are used directly "
+    "(below).",
+    direct="""import torch
+from PIL import Image
+from transformers import AutoModel, AutoProcessor
+
+$pick_device
+processor = AutoProcessor.from_pretrained($model$model_options)
+model = AutoModel.from_pretrained($model$model_options).to(device)
+names = $image_list
+images = [Image.open(name).convert("RGB") for name in names]
+with torch.no_grad():
+    image_vectors = model.get_image_features(**processor(images=images, return_tensors="pt").to(device))
+    text_vector = model.get_text_features(**processor(text=[$query], return_tensors="pt", padding=True).to(device))
+image_vectors = torch.nn.functional.normalize(getattr(image_vectors, "pooler_output", image_vectors), dim=-1)
+text_vector = torch.nn.functional.normalize(getattr(text_vector, "pooler_output", text_vector), dim=-1)
+scores = image_vectors @ text_vector[0]
+for score, index in zip(*scores.sort(descending=True)):
+    print(round(score.item(), 3), names[index])  # cosine similarity, best first
+""",
+    packages=("transformers", "torch", "pillow"),
+    fields=lambda values: {"image_list": literal(_code_images(values))},
+    assets=lambda values: GALLERY_EXAMPLES if values.get("include_examples") else (),
+)

@@ -14,7 +14,8 @@ import pandas as pd
 from apps.core.errors import InputError
 from apps.core.images import ImageSource, prepare_image
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
+from apps.shared.code import literal
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -188,3 +189,29 @@ def build_tab(ctx: TabContext) -> None:
         return results_frame(result), summary_markdown(result)
 
     gr.on([button.click], run, [image_box, texts_box, model_box], [table, best], api_name="match")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+CODE = CodeRecipe(
+    no_pipeline="transformers has no image–text matching pipeline: BLIP's matching head is called directly (below).",
+    direct="""import torch
+from PIL import Image
+from transformers import AutoProcessor, BlipForImageTextRetrieval
+
+$pick_device
+processor = AutoProcessor.from_pretrained($model$model_options)
+model = BlipForImageTextRetrieval.from_pretrained($model$model_options).to(device)
+image = Image.open($image).convert("RGB")
+texts = $text_list
+for text in texts:
+    inputs = processor(images=image, text=text, return_tensors="pt").to(device)
+    with torch.no_grad():
+        match = model(**inputs, use_itm_head=True).itm_score.softmax(dim=-1)[0, 1]
+    print(round(match.item(), 3), text)  # how likely the text describes the image
+""",
+    packages=("transformers", "torch", "pillow"),
+    fields=lambda values: {
+        "text_list": literal([line.strip() for line in str(values.get("texts") or "").splitlines() if line.strip()])
+    },
+)

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from apps.core.errors import InputError, ModelUnavailable, ShowcaseError
 from apps.core.images import ImageSource, PreparedImage, prepare_image
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.ui.components import CheckboxInput, ImageInput, SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -374,3 +374,38 @@ def build_tab(ctx: TabContext) -> None:
         [annotated, sentence, audio, table],
         api_name="narrate",
     )
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+CODE = CodeRecipe(
+    pipeline="""import torch
+from PIL import Image
+from transformers import pipeline
+
+$pick_device
+detect = pipeline("object-detection", model=$model$model_options, device=device)
+image = Image.open($image).convert("RGB")
+# (The app then names what it found in one sentence, read aloud by the Text to speech tab's voice.)
+found = detect(image, threshold=$threshold)
+print(len(found), "objects found")
+for item in found:
+    print(item["label"], round(item["score"], 3), item["box"])
+""",
+    direct="""import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForObjectDetection
+
+$pick_device
+processor = AutoImageProcessor.from_pretrained($model$model_options)
+model = AutoModelForObjectDetection.from_pretrained($model$model_options).to(device)
+image = Image.open($image).convert("RGB")
+with torch.no_grad():
+    outputs = model(**processor(images=image, return_tensors="pt").to(device))
+found = processor.post_process_object_detection(outputs, threshold=$threshold, target_sizes=[image.size[::-1]])[0]
+print(len(found["scores"]), "objects found")
+for score, label, box in zip(found["scores"], found["labels"], found["boxes"]):
+    print(model.config.id2label[label.item()], round(score.item(), 3), [round(x) for x in box.tolist()])
+""",
+    packages=("transformers", "torch", "pillow"),
+)

@@ -22,8 +22,9 @@ import pandas as pd
 from apps.core.errors import InputError
 from apps.core.inputs import require_text
 from apps.core.manager import ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.shared.cache import LRUCache
+from apps.shared.code import literal
 from apps.ui.components import FileInput, SliderInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -247,3 +248,63 @@ def build_tab(ctx: TabContext) -> None:
         return results_frame(search(ctx, query, corpus, corpus_file, top_k, model, progress))
 
     gr.on([button.click, query.submit], run, [query, corpus, upload, top_k, model], [results], api_name="search")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+
+def _code_fields(values: Mapping[str, Any]) -> dict[str, str]:
+    """The passages: the corpus box's lines, or read from the uploaded text file by its name."""
+    file = values.get("corpus_file")
+    if isinstance(file, str) and file:
+        passages = f"[line.strip() for line in open({file!r}, encoding='utf-8') if line.strip()]"
+    else:
+        passages = literal([line.strip() for line in str(values.get("corpus") or "").splitlines() if line.strip()])
+    return {"passages": passages}
+
+
+CODE = CodeRecipe(
+    pipeline="""import numpy as np
+import torch
+from transformers import pipeline
+
+$pick_device
+extract = pipeline("feature-extraction", model=$model$model_options, device=device)
+query = $query
+passages = $passages
+
+
+def embed(text):
+    vector = np.mean(extract(text)[0], axis=0)  # mean pooling, as sentence-transformers does
+    return vector / np.linalg.norm(vector)
+
+
+scores = np.array([embed(passage) for passage in passages]) @ embed(query)
+for index in np.argsort(-scores)[:$top_k]:
+    print(round(float(scores[index]), 3), passages[index])
+""",
+    direct="""import torch
+from transformers import AutoModel, AutoTokenizer
+
+$pick_device
+tokenizer = AutoTokenizer.from_pretrained($model$model_options)
+model = AutoModel.from_pretrained($model$model_options).to(device)
+query = $query
+passages = $passages
+
+
+def embed(texts):
+    inputs = tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(device)
+    with torch.no_grad():
+        tokens = model(**inputs).last_hidden_state
+    mask = inputs["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+    return torch.nn.functional.normalize((tokens * mask).sum(1) / mask.sum(1), dim=-1)  # mean pooling
+
+
+scores = embed(passages) @ embed([query])[0]
+for score, index in zip(*scores.topk(min($top_k, len(passages)))):
+    print(round(score.item(), 3), passages[index])
+""",
+    packages=("transformers", "torch", "numpy"),
+    fields=_code_fields,
+)

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from apps.core.errors import InputError
 from apps.core.images import ImageSource, image_hash, prepare_image
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.shared.cache import LRUCache
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
@@ -445,3 +445,38 @@ def build_tab(ctx: TabContext) -> None:
     rechosen = mask_index.input(segmentation_run, [image, points, mask_index, model], [mask, scores], **private)
     rechosen.success(segmentation_draw, [view, points, mask, scores], drawn, **private)
     clear.click(segmentation_reset, [view], [overlay, *shown, mask_index], **private)
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+CODE = CodeRecipe(
+    no_pipeline="transformers' `mask-generation` pipeline segments everything (and needs torchvision); "
+    "clicked points go to SAM directly (below).",
+    direct="""import numpy as np
+import torch
+from PIL import Image
+from transformers import SamModel, SamProcessor
+
+$pick_device
+processor = SamProcessor.from_pretrained($model$model_options)
+model = SamModel.from_pretrained($model$model_options).to(device)
+image = Image.open($image).convert("RGB")
+points = $points  # [x, y, 1] on the object, [x, y, 0] on what is not
+inputs = processor(
+    image,
+    input_points=[[[[x, y] for x, y, _ in points]]],
+    input_labels=[[[label for _, _, label in points]]],
+    return_tensors="pt",
+).to(device)
+with torch.no_grad():
+    outputs = model(**inputs, multimask_output=True)
+masks = processor.image_processor.post_process_masks(
+    outputs.pred_masks.cpu(), inputs["original_sizes"].cpu(), inputs["reshaped_input_sizes"].cpu()
+)[0][0]
+scores = outputs.iou_scores[0, 0].tolist()
+mask = masks[$mask_index].numpy()
+Image.fromarray((mask * 255).astype(np.uint8)).save("mask.png")
+print("mask.png:", mask.sum(), "pixels; candidates' scores", [round(s, 3) for s in scores])
+""",
+    packages=("transformers", "torch", "numpy", "pillow"),
+)

@@ -13,8 +13,9 @@ import pandas as pd
 from apps.core.errors import InputError
 from apps.core.inputs import require_text
 from apps.core.manager import ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.shared.batching import MAX_BATCH, Batcher
+from apps.shared.code import literal
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 from apps.ui.model import model_header, model_picker
@@ -202,3 +203,41 @@ def build_tab(ctx: TabContext) -> None:
         api_name="similarity",
         concurrency_limit=MAX_BATCH,  # requests run side by side; their model calls are batched
     )
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+CODE = CodeRecipe(
+    pipeline="""import numpy as np
+import torch
+from transformers import pipeline
+
+$pick_device
+extract = pipeline("feature-extraction", model=$model$model_options, device=device)
+sentences = $sentence_list
+# One vector per sentence: the mean of its token vectors, scaled to length 1 (as sentence-transformers does).
+vectors = np.array([np.mean(extract(sentence)[0], axis=0) for sentence in sentences])
+vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+print(np.round(vectors @ vectors.T, 3))  # cosine similarity of every pair
+""",
+    direct="""import torch
+from transformers import AutoModel, AutoTokenizer
+
+$pick_device
+tokenizer = AutoTokenizer.from_pretrained($model$model_options)
+model = AutoModel.from_pretrained($model$model_options).to(device)
+sentences = $sentence_list
+inputs = tokenizer(sentences, padding=True, truncation=True, return_tensors="pt").to(device)
+with torch.no_grad():
+    tokens = model(**inputs).last_hidden_state
+mask = inputs["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+vectors = torch.nn.functional.normalize((tokens * mask).sum(1) / mask.sum(1), dim=-1)  # mean pooling
+print((vectors @ vectors.T).round(decimals=3))  # cosine similarity of every pair
+""",
+    packages=("transformers", "torch", "numpy"),
+    fields=lambda values: {
+        "sentence_list": literal(
+            [line.strip() for line in str(values.get("sentences") or "").splitlines() if line.strip()]
+        )
+    },
+)

@@ -15,7 +15,7 @@ import gradio as gr
 from apps.core.errors import InputError
 from apps.core.inputs import require_text
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.shared.text import chunk_text, pack
 from apps.ui.components import SliderInput
 from apps.ui.context import TabContext
@@ -154,3 +154,22 @@ def build_tab(ctx: TabContext) -> None:
         return summary.text, info_markdown(summary)
 
     button.click(run, [text, low, high, model], [summary, info], api_name="summarize")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+CODE = CodeRecipe(
+    no_pipeline="transformers 5 removed the `summarization` pipeline: the model is loaded directly (below).",
+    direct="""import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+$pick_device
+tokenizer = AutoTokenizer.from_pretrained($model$model_options)
+model = AutoModelForSeq2SeqLM.from_pretrained($model$model_options).to(device)
+text = $text
+# (The app summarizes a long document in chunks, then summarizes the summaries.)
+inputs = tokenizer(text, return_tensors="pt", truncation=True).to(device)  # as much as the model reads
+output = model.generate(**inputs, min_new_tokens=$min_tokens, max_new_tokens=$max_tokens)
+print(tokenizer.decode(output[0], skip_special_tokens=True))
+""",
+)

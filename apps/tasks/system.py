@@ -14,6 +14,7 @@ from apps.core.spec import TaskContext
 from apps.core.weights import format_bytes
 from apps.shared.llama_engine import engine_note
 from apps.shared.remote import reachable
+from apps.ui.code_panel import build_code_lookup
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
 
@@ -185,6 +186,7 @@ def build_tab(ctx: TabContext) -> None:
     message = gr.Markdown(elem_id="system-message")
     with gr.Accordion("Raw status (the /status API)", open=False):
         raw = gr.JSON(label="Status", elem_id="system-status")
+    build_code_lookup(ctx)
 
     def render(data: dict[str, Any]) -> tuple[pd.DataFrame, str]:
         return status_table(data), process_markdown(data)

@@ -7,6 +7,7 @@ sentence-aware chunks that fit the model; every chunk is translated and the line
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,10 @@ import gradio as gr
 from apps.core.errors import InputError
 from apps.core.inputs import require_text
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.shared.chat_engine import MAX_NEW_TOKENS, require_template
-from apps.shared.languages import ISO_NAMES, find_code, require_code
+from apps.shared.code import literal
+from apps.shared.languages import FLORES_NAMES, ISO_NAMES, find_code, require_code
 from apps.shared.text import chunk_lines
 from apps.shared.translation_languages import languages_without_loading, model_languages
 from apps.ui.context import TabContext
@@ -281,3 +283,49 @@ def build_tab(ctx: TabContext) -> None:
         [output],
         api_name="translate",
     )
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+
+def _code_fields(values: Mapping[str, Any]) -> dict[str, str]:
+    """The languages' codes in the two systems the code checks for (NLLB's FLORES-200, M2M100's ISO 639-1)."""
+    flores = {name: code for code, name in FLORES_NAMES.items()}
+    fields = {}
+    for side in ("source", "target"):
+        name = str(values.get(f"{side}_language") or "")
+        iso = find_code(name, ISO_CODES)
+        fields[f"flores_{side}"] = literal(find_code(name, flores))
+        fields[f"iso_{side}"] = literal(iso)
+        fields[f"m2m_{side}"] = literal(f"__{iso}__" if iso else None)
+    return fields
+
+
+ISO_CODES = {name: code for code, name in ISO_NAMES.items()}
+CODE = CodeRecipe(
+    no_pipeline="transformers 5 removed the `translation` pipeline: the model is loaded directly (below).",
+    direct="""import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+$pick_device
+tokenizer = AutoTokenizer.from_pretrained($model$model_options)
+model = AutoModelForSeq2SeqLM.from_pretrained($model$model_options).to(device)
+text = $text
+# NLLB names languages with FLORES-200 codes, M2M100 with ISO 639-1 codes; an opus-mt model knows one pair.
+# (The app also splits long text between sentences and translates each piece.)
+options = {}
+vocab = tokenizer.get_vocab()
+if $flores_target in vocab:
+    tokenizer.src_lang = $flores_source
+    options["forced_bos_token_id"] = tokenizer.convert_tokens_to_ids($flores_target)
+elif $m2m_target in vocab:
+    tokenizer.src_lang = $iso_source
+    options["forced_bos_token_id"] = tokenizer.convert_tokens_to_ids($m2m_target)
+inputs = tokenizer(text, return_tensors="pt").to(device)
+# At most 512 new tokens, and never past the decoder's position table.
+limit = min(512, model.config.max_position_embeddings - 2)
+output = model.generate(**inputs, max_new_tokens=limit, **options)
+print(tokenizer.decode(output[0], skip_special_tokens=True))
+""",
+    fields=_code_fields,
+)

@@ -14,7 +14,7 @@ from apps.core.audio import format_duration, peak_normalize, to_int16
 from apps.core.errors import InputError, ModelUnavailable
 from apps.core.inputs import require_text
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.shared.text import spoken_sentences
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -165,3 +165,33 @@ def build_tab(ctx: TabContext) -> None:
         return (speech.rate, to_int16(speech.samples)), speech_summary(speech)
 
     gr.on([button.click], run, [text, model], [speech, info], api_name="speak")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+CODE = CodeRecipe(
+    pipeline="""import soundfile
+import torch
+from transformers import pipeline
+
+$pick_device
+speak = pipeline("text-to-speech", model=$model$model_options, device=device)
+speech = speak($text)
+soundfile.write("speech.wav", speech["audio"].squeeze(), speech["sampling_rate"])
+print("speech.wav:", speech["audio"].size / speech["sampling_rate"], "seconds")
+""",
+    direct="""import soundfile
+import torch
+from transformers import AutoTokenizer, VitsModel
+
+$pick_device
+tokenizer = AutoTokenizer.from_pretrained($model$model_options)
+model = VitsModel.from_pretrained($model$model_options).to(device)
+inputs = tokenizer($text, return_tensors="pt").to(device)
+with torch.no_grad():
+    waveform = model(**inputs).waveform[0].float().cpu().numpy()
+soundfile.write("speech.wav", waveform, model.config.sampling_rate)
+print("speech.wav:", waveform.size / model.config.sampling_rate, "seconds")
+""",
+    packages=("transformers", "torch", "soundfile"),
+)

@@ -13,7 +13,7 @@ import gradio as gr
 from apps.core.errors import InputError
 from apps.core.images import ImageSource, prepare_image
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.ui.components import ImageInput
 from apps.ui.context import TabContext
 from apps.ui.errors import user_errors
@@ -145,3 +145,29 @@ def build_tab(ctx: TabContext) -> None:
         return answer(ctx, image, question, model, progress).text or EMPTY_ANSWER
 
     gr.on([button.click, question_box.submit], run, [image_box, question_box, model_box], [result], api_name="answer")
+
+
+# -- "Use it in code" (apps/shared/code.py fills in the last call's values) ----------------------
+
+CODE = CodeRecipe(
+    no_pipeline="transformers 5 removed the `visual-question-answering` pipeline: the model is loaded "
+    "directly (below).",
+    direct="""import torch
+from PIL import Image
+from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
+
+$pick_device
+processor = AutoProcessor.from_pretrained($model$model_options)
+model = AutoModelForVisualQuestionAnswering.from_pretrained($model$model_options).to(device)
+image = Image.open($image).convert("RGB")
+inputs = processor(images=image, text=$question, return_tensors="pt").to(device)
+with torch.no_grad():
+    if model.config.model_type == "vilt":  # ViLT picks one of its known answers
+        scores = model(**inputs).logits.sigmoid()[0]
+        print(model.config.id2label[scores.argmax().item()], round(scores.max().item(), 3))
+    else:  # BLIP writes its answer
+        ids = model.generate(**inputs, max_new_tokens=20)
+        print(processor.decode(ids[0], skip_special_tokens=True))
+""",
+    packages=("transformers", "torch", "pillow"),
+)
