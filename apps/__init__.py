@@ -297,6 +297,7 @@ TASKS: tuple[TaskSpec, ...] = (
         build=rag_tab.build_rerank_tab,
         load=rag_task.load_cross_encoder,
         run=rag_task.rerank,
+        code=rag_task.RERANK_CODE,
         takes=(Kind.TEXT, Kind.TEXT),
         gives=Kind.TABLE,
         pipeline_tag="text-ranking",

@@ -32,9 +32,7 @@ FLAGS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    from playwright.sync_api import expect
+    from playwright.sync_api import expect, sync_playwright
 
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: scripts/test.sh installs Debian chromium"
     # Assertions wait up to 30 s, not Playwright's 5 s: on a busy 2-core CI machine an example takes more

@@ -17,10 +17,11 @@ import numpy as np
 from apps.core.errors import InputError
 from apps.core.inputs import require_text
 from apps.core.manager import LoadRequest, ProgressFn
-from apps.core.spec import TaskContext
+from apps.core.spec import CodeRecipe, TaskContext
 from apps.rag import parse, retrieve
 from apps.rag.chunking import chunk_document
 from apps.rag.store import CollectionStore
+from apps.shared.code import literal
 
 EMBED_BATCH = 64
 DEFAULT_TOP_K = 4
@@ -431,3 +432,42 @@ def rag_ask(
     """The whole cited answer at once (see stream_ask)."""
     updates = list(stream_ask(ctx, question, history, collection, top_k, rerank, model, progress))
     return updates[-1]
+
+
+# -- "Use it in code" for the Reranking tab (apps/shared/code.py fills in the last call's values) ---
+
+RERANK_CODE = CodeRecipe(
+    pipeline="""import torch
+from transformers import pipeline
+
+$pick_device
+score = pipeline("text-classification", model=$model$model_options, device=device)
+query = $query
+passages = $passage_list
+# A cross-encoder reads query and passage together; its one logit is the relevance (no softmax).
+scores = [score({"text": query, "text_pair": passage}, function_to_apply="none")["score"] for passage in passages]
+for passage, value in sorted(zip(passages, scores), key=lambda pair: -pair[1]):
+    print(f"{value:8.4f}  {passage}")
+""",
+    direct="""import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+$pick_device
+tokenizer = AutoTokenizer.from_pretrained($model$model_options)
+model = AutoModelForSequenceClassification.from_pretrained($model$model_options).to(device).eval()
+query = $query
+passages = $passage_list
+inputs = tokenizer([query] * len(passages), passages, padding=True, truncation=True, return_tensors="pt").to(device)
+with torch.no_grad():
+    scores = model(**inputs).logits.squeeze(-1).tolist()  # one relevance logit per (query, passage)
+for passage, value in sorted(zip(passages, scores), key=lambda pair: -pair[1]):
+    print(f"{value:8.4f}  {passage}")
+""",
+    packages=("transformers", "torch"),
+    fields=lambda values: {
+        "query": literal(str(values.get("query") or "")),
+        "passage_list": literal(
+            [line.strip() for line in str(values.get("passages") or "").splitlines() if line.strip()]
+        ),
+    },
+)

@@ -91,7 +91,7 @@ def build_code_lookup(ctx: TabContext) -> None:
         with gr.Row():
             task = gr.Dropdown(choices=choices, value="chat", label="Code of the task", allow_custom_value=True)
             button = gr.Button("Show its code", size="sm")
-        code = gr.Markdown()
+        code = gr.Markdown(label="code")
         notebook = gr.File(label="Notebook for Colab or Kaggle (.ipynb)", interactive=False)
 
     @user_errors("Use it in code")
