@@ -57,6 +57,8 @@ class Dashboard:
     recent_errors: list[ErrorRow] = field(default_factory=list)
     total_requests: int = 0  # in the window
     total_errors: int = 0  # in the window
+    start: float = 0.0  # the window's first bucket (seconds since the epoch)
+    end: float = 0.0  # when it was read
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +140,8 @@ def summarize(
         recent,
         total_requests=len(samples),
         total_errors=sum(1 for sample in samples if sample[2] != "ok"),
+        start=start,
+        end=now,
     )
 
 

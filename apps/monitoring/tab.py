@@ -26,15 +26,36 @@ OFF = (
 
 
 def frame(points: list[Point], scale: float = 1.0) -> pd.DataFrame:
-    """A plot's rows: local time, series and value (divided by `scale`, e.g. bytes → MB)."""
+    """A plot's rows: local time, series and value (divided by `scale`, e.g. bytes → MB).
+
+    Typed columns even when empty: the plot takes its axes' kinds (temporal, nominal) from the first
+    value it gets, and an empty frame of untyped columns would make every axis a number for good.
+    """
     return pd.DataFrame(
         {
-            "time": [dt.datetime.fromtimestamp(point.time) for point in points],
-            "series": [point.series for point in points],
-            "value": [point.value / scale for point in points],
-        },
-        columns=["time", "series", "value"],
+            "time": pd.Series([dt.datetime.fromtimestamp(point.time) for point in points], dtype="datetime64[us]"),
+            "series": pd.Series([point.series for point in points], dtype=str),
+            "value": pd.Series([point.value / scale for point in points], dtype=float),
+        }
     )
+
+
+# One colour per series, in the order the series are named (Tableau 10).
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+
+
+def plotted(
+    kind: type[gr.LinePlot] | type[gr.BarPlot], data: Dashboard, points: list[Point], scale: float = 1.0
+) -> Any:
+    """The plot's update: its rows, a colour per series, and the window as the time axis's range.
+
+    The range moves with every refresh, which is what makes the page redraw the chart rather than only
+    swap its rows: a chart keeps the series it was first drawn with (none, on an idle server) and would
+    leave a series that appears later without a colour, so invisible. The colours stay the same per name.
+    """
+    names = sorted({point.series for point in points})
+    colours = {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
+    return kind(value=frame(points, scale), color_map=colours, x_lim=[data.start, data.end])
 
 
 def error_table(data: Dashboard) -> pd.DataFrame:
@@ -71,7 +92,7 @@ def build_tab(ctx: TabContext) -> None:
     with gr.Row():
         live = gr.Checkbox(value=ctx.settings.metrics, label=f"Live (every {REFRESH_SECONDS:g} s)", scale=3)
         refresh = gr.Button("Refresh", variant="primary", scale=1)
-    plot: dict[str, Any] = {"x": "time", "y": "value", "color": "series", "x_title": "time", "height": 260}
+    plot: dict[str, Any] = {"x": "time", "y": "value", "color": "series", "x_title": "time"}
     with gr.Row():
         requests = gr.LinePlot(label="Requests per second", y_title="requests/s", elem_id="monitoring-requests", **plot)
         latency = gr.LinePlot(label="Latency p50 / p95", y_title="seconds", elem_id="monitoring-latency", **plot)
@@ -94,11 +115,11 @@ def build_tab(ctx: TabContext) -> None:
         data = dashboard(ctx)
         return (
             summary(data),
-            frame(data.requests),
-            frame(data.latency),
-            frame(data.errors),
-            frame(data.memory, 1e6),
-            frame(data.models),
+            plotted(gr.LinePlot, data, data.requests),
+            plotted(gr.LinePlot, data, data.latency),
+            plotted(gr.BarPlot, data, data.errors),
+            plotted(gr.LinePlot, data, data.memory, 1e6),
+            plotted(gr.BarPlot, data, data.models),
             error_table(data),
         )
 
