@@ -128,3 +128,43 @@ def test_the_dashboard_reads_the_process_metrics_when_on(tiny_settings) -> None:
     data = dashboard_module.dashboard(TaskContext(SPECS["monitoring"], tiny_settings, None, SPECS))  # type: ignore[arg-type]
     assert data.enabled and data.recent_errors[0].request_id == "from-test"
     assert data.total_errors >= 1 and any(point.series == "process" for point in data.memory)
+
+
+def exposed_samples() -> set[str]:
+    """Every sample name /metrics can serve (counters' `_total`, histograms' `_bucket`, `_count`, `_sum`)."""
+    metrics = Metrics()
+    return {
+        name
+        for family in metrics.registry.collect()
+        for name in (
+            {family.name + suffix for suffix in ("_total", "_created")}
+            if family.type == "counter"
+            else {family.name + suffix for suffix in ("_bucket", "_count", "_sum", "_created")}
+            if family.type == "histogram"
+            else {family.name}
+        )
+    }
+
+
+def test_the_grafana_dashboard_queries_only_metrics_we_serve() -> None:
+    import json
+    import re
+
+    from conftest import ROOT
+
+    dashboard = json.loads((ROOT / "apps" / "monitoring" / "grafana-dashboard.json").read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {name for query in queries for name in re.findall(r"showcase_[a-z_]+", query)}
+    assert used and used <= exposed_samples(), sorted(used - exposed_samples())
+    readme = (ROOT / "README.md").read_text()
+    for query in queries:
+        assert f"`{query}`" in readme or query.replace("0.95", "0.5") in queries, f"README lacks the query {query}"
+
+
+def test_readme_lists_every_metric() -> None:
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    for family in Metrics().registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        assert f"`{name}`" in readme, f"README's Monitoring table lacks {name}"
