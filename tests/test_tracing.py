@@ -159,3 +159,31 @@ def test_otlp_http_export_to_a_loopback_receiver(monkeypatch: pytest.MonkeyPatch
     service = {a.key: a.value.string_value for a in resource.resource.attributes}["service.name"]
     names = sorted(span.name for scope in resource.scope_spans for span in scope.spans)
     assert service == "showcase-test" and names == ["/similarity", "queue"]
+
+
+def test_traces_without_metrics_and_v1_requests(spans, tiny_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an OTLP endpoint set and SHOWCASE_METRICS=false, Gradio and /v1 requests are still traced."""
+    import json
+    import urllib.request
+
+    from gradio_client import Client
+
+    from app import build_demo, launch
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # asks for traces; spans go to memory
+    settings = tiny_settings.model_copy(update={"port": free_port(), "metrics": False})
+    demo = build_demo(settings)
+    launch(demo, settings, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{settings.port}"
+    try:
+        Client(url + "/", verbose=False, ssl_verify=False).predict("A cat.\nA dog.", "", api_name="/similarity")
+        body = json.dumps({"input": ["a cat", "a dog"]}).encode()
+        request = urllib.request.Request(url + "/v1/embeddings", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 200
+    finally:
+        demo.close()
+    (similarity,) = by_name(spans, "/similarity")
+    assert similarity.status.status_code.name == "UNSET"
+    (v1,) = by_name(spans, "POST /v1/embeddings")
+    assert v1.attributes["http.response.status_code"] == 200 and v1.attributes["http.route"] == "/v1/embeddings"
