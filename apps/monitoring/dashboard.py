@@ -147,7 +147,7 @@ def summarize(
 
 def dashboard(ctx: TaskContext, metrics: Metrics = METRICS) -> Dashboard:
     """The process's dashboard now: requests, latency, errors, memory and model events of the last minutes."""
-    enabled = bool(getattr(ctx.settings, "metrics", True))
+    enabled = ctx.settings.metrics
     if enabled:
         newest = metrics.memory[-1][0] if metrics.memory else 0.0
         if time.time() - newest >= BUCKET_SECONDS / 2:  # one memory reading per half bucket is plenty
