@@ -28,7 +28,8 @@ from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, default_data_dir, parse_bytes
 from apps.core.spec import TaskSpec
 from apps.evals import cli as evals_cli
-from apps.monitoring import gradio_hook
+from apps.monitoring import gradio_hook, tracing
+from apps.monitoring.metrics import METRICS
 from apps.pipelines import serve as pipeline_serve
 from apps.serving import guard, openai_api
 from apps.shared import remote
@@ -168,8 +169,8 @@ def build_demo(settings: Settings | None = None, manager: ModelManager | None = 
     record_calls(demo, SPECS, calls)
     demo.manager = manager  # type: ignore[attr-defined]  # for tests and the System tab
     demo.code_calls = calls  # type: ignore[attr-defined]  # for tests
-    if settings.metrics:
-        gradio_hook.instrument(demo, known_models=known_models(manager))
+    if settings.metrics or tracing.requested():  # traces pass through the same seam, metrics on or off
+        gradio_hook.instrument(demo, metrics=METRICS if settings.metrics else None, known_models=known_models(manager))
     demo.page_load_handlers = tuple(fn for fn, _outputs in page_load)  # type: ignore[attr-defined]  # for tests
     demo.settings = settings  # type: ignore[attr-defined]
     return demo

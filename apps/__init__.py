@@ -26,6 +26,8 @@ from apps.finder import task as finder_task
 from apps.finetune import tab as finetune
 from apps.finetune import task as finetune_task
 from apps.finetune import training as finetune_training
+from apps.monitoring import dashboard as monitoring_dashboard
+from apps.monitoring import tab as monitoring
 from apps.pipelines import run as pipelines_run
 from apps.pipelines import tab as pipelines
 from apps.rag import tab as rag_tab
@@ -731,6 +733,15 @@ TASKS: tuple[TaskSpec, ...] = (
         run=system.status,  # /code (any task's "Use it in code") is apps/ui/code_panel.py's
         gives=Kind.TABLE,
         requests=(Request("/status", {}), Request("/code", {"task": "translation"})),
+    ),
+    TaskSpec(
+        key="monitoring",
+        title="Monitoring",
+        description="Live requests per second, p50/p95 latency and errors per endpoint, memory against the budget, "
+        "model loads and evictions, and the last errors (the numbers `/metrics` serves to Prometheus).",
+        api_names=(),  # the page's plots only; Prometheus scrapes GET /metrics
+        build=monitoring.build_tab,
+        run=monitoring_dashboard.dashboard,
     ),
 )
 

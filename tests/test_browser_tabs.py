@@ -281,6 +281,12 @@ def evals(app_page, panel) -> None:
     app_page.locator("#evals-results a[href$='results.json']").wait_for(timeout=WAIT)
 
 
+def monitoring(app_page, panel) -> None:
+    # Its plots and errors table: tests/test_browser_monitoring.py. Here: the tab renders and refreshes.
+    submit(panel, "Refresh")
+    has_text(app_page, "#monitoring-summary", "requests")
+
+
 RECIPES: dict[str, Callable[[object, object], None]] = {
     recipe.__name__: recipe
     for recipe in (
@@ -308,6 +314,7 @@ RECIPES: dict[str, Callable[[object, object], None]] = {
         evals,
         finetune,
         system,
+        monitoring,
     )
 }
 
@@ -318,7 +325,7 @@ def test_tab_by_its_example(page, key: str, output_dir: Path) -> None:  # noqa: 
 
     assert key in RECIPES, f"tab {key!r} has no browser recipe: add one to tests/test_browser_tabs.py"
     panel = open_tab(page, key)
-    if key != "system":  # every tab with inputs offers examples; System only shows state
+    if key not in ("system", "monitoring"):  # every tab with inputs offers examples; these only show state
         assert panel.locator(EXAMPLES).count(), f"tab {key!r} has no gr.Examples"
     RECIPES[key](page, panel)
     # The screenshot once every output has settled (gradio dims outputs that wait for an event).

@@ -164,7 +164,10 @@ class Metrics:
         now = time.time()
         self.samples.append((now, call.endpoint, outcome, seconds))
         if failure is not None:
-            message = readable(str(failure))[:300]  # our messages name the problem, never the whole input
+            # gr.Error's str() is its message's repr (quoted): its `message` is the sentence the user saw.
+            text = getattr(failure, "message", None)
+            text = text if isinstance(text, str) else str(failure)
+            message = readable(text)[:300]  # our messages name the problem, never the whole input
             self.errors.append(
                 {
                     "time": now,

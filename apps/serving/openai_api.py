@@ -38,7 +38,7 @@ from apps.core.hub import NotCached
 from apps.core.manager import ModelManager
 from apps.core.settings import Settings
 from apps.core.spec import TaskContext, TaskSpec
-from apps.monitoring import metrics
+from apps.monitoring import metrics, tracing
 from apps.shared.batching import MAX_BATCH
 from apps.shared.chat_engine import message_text
 from apps.shared.structured import from_response_format
@@ -589,6 +589,8 @@ def routes(specs: Mapping[str, TaskSpec]) -> Callable[[FastAPI, Any, Settings], 
         app.add_exception_handler(RequestValidationError, invalid_request)
         if settings.metrics:
             app.middleware("http")(count_v1_requests)
+        if tracing.requested():
+            app.middleware("http")(trace_v1_requests)
 
     return add_openai_routes
 
@@ -627,3 +629,24 @@ async def count_v1_requests(request: Request, call_next: Callable[[Request], Any
         response = await call_next(request)
         call.outcome = outcome_of_status(response.status_code)
     return response
+
+
+async def trace_v1_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
+    """A span per /v1 request (`POST /v1/chat/completions`), current while it runs, so a chat's own spans
+    are its children; it ends when the answer starts, as the request's count does."""
+    path = request.url.path.rstrip("/")
+    if not path.startswith("/v1/"):
+        return await call_next(request)
+    route = path if path in V1_ROUTES else "/v1/other"
+    span = tracing.start(f"{request.method} {route}", {"http.request.method": request.method, "http.route": route})
+    failure: BaseException | None = None
+    try:
+        with tracing.current(span):
+            response = await call_next(request)
+        tracing.set_attributes(span, {"http.response.status_code": response.status_code})
+        return response
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        tracing.end(span, failure)

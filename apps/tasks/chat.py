@@ -20,7 +20,7 @@ from apps.core.errors import InputError
 from apps.core.inputs import require_text
 from apps.core.manager import ProgressFn
 from apps.core.spec import CodeRecipe, TaskContext
-from apps.monitoring import metrics
+from apps.monitoring import metrics, tracing
 from apps.shared.chat_engine import (
     MAX_NEW_TOKENS,
     GenerationStats,
@@ -99,6 +99,32 @@ class ChatReply:
     value: Any = None  # with a JSON schema: the reply parsed and validated against it
 
 
+def chat_attributes(engine: Any, settings: Any) -> dict[str, Any]:
+    """The GenAI semantic-convention attributes of a chat request (OpenTelemetry `gen_ai.*`)."""
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": getattr(engine, "engine", "") or "transformers",
+        "gen_ai.request.model": engine.name,
+        "gen_ai.request.max_tokens": settings.max_new_tokens,
+    }
+    for name, key in (("temperature", "temperature"), ("top_p", "top_p"), ("seed", "seed")):
+        found = getattr(settings, name, None)
+        if found is not None:
+            attributes[f"gen_ai.request.{key}"] = found
+    return attributes
+
+
+def usage_attributes(stats: GenerationStats) -> dict[str, Any]:
+    """A finished (or stopped) reply's token counts and why it ended, as GenAI attributes."""
+    attributes: dict[str, Any] = {
+        "gen_ai.usage.input_tokens": stats.prompt_tokens,
+        "gen_ai.usage.output_tokens": stats.completion_tokens,
+    }
+    if stats.finish_reason:
+        attributes["gen_ai.response.finish_reasons"] = [stats.finish_reason]
+    return attributes
+
+
 def stream_chat(
     ctx: TaskContext,
     message: str,
@@ -133,19 +159,35 @@ def stream_chat(
     if constraint is not None:
         settings = settings.with_constraint(constraint)
         system_prompt = f"{system_prompt}\n\n{constraint.instruction()}".strip()
-    with ctx.use(model, progress) as engine:
-        require_template(engine)
-        fitted = fit_to_context(
-            system_prompt, past, message, engine.encode, engine.context_length, settings.max_new_tokens
-        )
-        note = context_note(fitted, settings.max_new_tokens)
-        stats = GenerationStats()
-        started, reply = time.monotonic(), ""
-        for piece in engine.stream(fitted.input_ids, settings.with_max_new_tokens(fitted.max_new_tokens), stats):
-            reply += piece
-            yield ChatUpdate(reply, note, stats)
-    seconds, tokens = time.monotonic() - started, stats.completion_tokens
-    value = validate_reply(constraint, reply) if constraint is not None else None
+    # Traced as a GenAI "chat" span (no-ops unless OTEL_EXPORTER_OTLP_ENDPOINT is set); its children are
+    # started, not made current, where they outlive a yield (see apps/monitoring/tracing.py).
+    stats, chat_span, forward, failure = GenerationStats(), None, None, None
+    try:
+        with ctx.use(model, progress) as engine:
+            chat_span = tracing.start(f"chat {engine.name}", chat_attributes(engine, settings))
+            with tracing.span("preprocess", parent=chat_span):
+                require_template(engine)
+                fitted = fit_to_context(
+                    system_prompt, past, message, engine.encode, engine.context_length, settings.max_new_tokens
+                )
+            note = context_note(fitted, settings.max_new_tokens)
+            started, reply = time.monotonic(), ""
+            forward = tracing.start("forward", parent=chat_span)
+            for piece in engine.stream(fitted.input_ids, settings.with_max_new_tokens(fitted.max_new_tokens), stats):
+                reply += piece
+                yield ChatUpdate(reply, note, stats)
+            tracing.end(forward)
+            forward = None
+        seconds, tokens = time.monotonic() - started, stats.completion_tokens
+        with tracing.span("postprocess", parent=chat_span):
+            value = validate_reply(constraint, reply) if constraint is not None else None
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        tracing.end(forward, failure)
+        tracing.set_attributes(chat_span, usage_attributes(stats))
+        tracing.end(chat_span, failure)
     metrics.observe_chat(
         engine.name, stats.prompt_tokens, tokens, stats.first_token_seconds, tokens / max(seconds, 1e-6)
     )
