@@ -86,7 +86,7 @@ def build_code_panel(ctx: TabContext) -> None:
 
 def build_code_lookup(ctx: TabContext) -> None:
     """Any task's code by its key: the public `/code(task)` endpoint (in the System tab)."""
-    choices = [(spec.title, key) for key, spec in ctx.specs.items()]
+    choices = [(spec.title, key) for key, spec in ctx.specs.items() if spec.requests]  # tasks with endpoints
     with gr.Accordion("Use any tab in code", open=False, elem_id="code-lookup"):
         with gr.Row():
             task = gr.Dropdown(choices=choices, value="chat", label="Code of the task", allow_custom_value=True)
@@ -109,6 +109,8 @@ def check_task(task: Any, specs: Mapping[str, TaskSpec]) -> str:
         text = task.strip()
         for key, spec in specs.items():
             if text.casefold() in (key.casefold(), spec.title.casefold()):
+                if not spec.requests:
+                    raise InputError(f"The {spec.title} tab has no API endpoint, so there is no code to call it with.")
                 return key
     shown = repr(task)[:40]
     raise InputError(f"There is no task {shown}: choose one of {', '.join(specs)}.")
