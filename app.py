@@ -331,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int | None:
         raise SystemExit(f"Unknown task(s) in model settings: {', '.join(sorted(unknown))}")
     if args.command:
         return COMMANDS[args.command].run(args, settings, SPECS)
+    if settings.pipeline is not None:  # a Space deployed with `deploy --pipeline FILE` serves only that pipeline
+        return pipeline_serve.serve_file(settings.pipeline, settings, SPECS, build_manager(settings))
     launch(build_demo(settings), settings)
     return None
 

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -41,6 +42,59 @@ def test_deploy_dry_run_lists_exactly_what_a_space_needs() -> None:
     assert {f"assets/{p.name}" for p in (ROOT / "assets").iterdir() if p.is_file()} <= set(listed)
     assert not [name for name in listed if name.startswith(("tests/", ".ci/", "scripts/", "bench/", ".venv/"))]
     assert not [name for name in listed if name.endswith((".pyc", ".pyi"))]
+
+
+def test_deploy_with_a_pipeline_lists_its_file(tmp_path: Path) -> None:
+    shipped = "assets/pipelines/speech-translation.yaml"
+    result = run_app("deploy", "someone/translator", "--dry-run", "--pipeline", shipped, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert [line.strip() for line in result.stdout.splitlines()[1:-1]] == space_files()  # already among them
+    assert f"serves only the pipeline {shipped} (Space variable SHOWCASE_PIPELINE={shipped})" in result.stdout
+    own = tmp_path / "mine.json"
+    own.write_text((ROOT / "assets/pipelines/image-narration.json").read_text())
+    result = run_app("deploy", "someone/narrator", "--dry-run", "--pipeline", str(own), env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert "pipelines/mine.json" in [line.strip() for line in result.stdout.splitlines()]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"steps": [{"task": "teleport"}]}')
+    result = run_app("deploy", "someone/narrator", "--dry-run", "--pipeline", str(bad), env=dict(os.environ))
+    assert result.returncode == 2 and "unknown task `teleport`" in result.stdout
+
+
+class RecordingHfApi:
+    """huggingface_hub.HfApi's calls that deploy makes, recorded (no network); one variable already set."""
+
+    calls: ClassVar[list[tuple[str, tuple, dict]]] = []
+    variables: ClassVar[dict[str, str]] = {}
+
+    def __getattr__(self, name: str):
+        def record(*args, **kwargs):
+            RecordingHfApi.calls.append((name, args, kwargs))
+            return dict(RecordingHfApi.variables) if name == "get_space_variables" else None
+
+        return record
+
+
+def test_deploy_sets_and_clears_the_pipeline_variable(tmp_path: Path, monkeypatch) -> None:
+    import huggingface_hub
+
+    from apps.cli.commands import deploy
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingHfApi)
+    own = tmp_path / "mine.json"
+    own.write_text((ROOT / "assets/pipelines/image-narration.json").read_text())
+    RecordingHfApi.calls = []
+    files = deploy("someone/narrator", pipeline=own)
+    assert "pipelines/mine.json" in files
+    names = [name for name, _args, _kwargs in RecordingHfApi.calls]
+    assert names == ["create_repo", "upload_folder", "upload_file", "add_space_variable"]
+    upload = RecordingHfApi.calls[2][2]
+    assert upload["path_in_repo"] == "pipelines/mine.json" and upload["path_or_fileobj"] == str(own)
+    assert RecordingHfApi.calls[3][1] == ("someone/narrator", "SHOWCASE_PIPELINE", "pipelines/mine.json")
+    # The whole app again: the variable an earlier deploy left is removed.
+    RecordingHfApi.calls, RecordingHfApi.variables = [], {"SHOWCASE_PIPELINE": "pipelines/mine.json"}
+    deploy("someone/narrator")
+    assert [name for name, *_ in RecordingHfApi.calls][-2:] == ["get_space_variables", "delete_space_variable"]
 
 
 def test_deploy_refuses_a_bad_space_id() -> None:

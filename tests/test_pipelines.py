@@ -326,12 +326,21 @@ def test_build_and_run_a_pipeline_in_the_browser(page) -> None:  # noqa: F811
 # -- one pipeline served alone ------------------------------------------------------------------------
 
 
-def test_a_pipeline_served_alone_answers_one_request(tiny_settings, tiny_app) -> None:
-    """`python app.py pipeline FILE`, as a process: it starts on a free port, answers, and stops."""
+SERVED_ALONE = "assets/pipelines/document-summarize-translate.json"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "variables"),
+    [(["pipeline", SERVED_ALONE], {}), ([], {"SHOWCASE_PIPELINE": SERVED_ALONE})],
+    ids=["command", "setting"],  # the setting is what `deploy --pipeline FILE` sets on a Space
+)
+def test_a_pipeline_served_alone_answers_one_request(tiny_settings, tiny_app, arguments, variables) -> None:
+    """`python app.py pipeline FILE` (or `python app.py` with SHOWCASE_PIPELINE=FILE), as a process: it
+    starts on a free port, serves only the pipeline, answers, and stops."""
     from gradio_client import Client
 
     port = free_port()
-    env = {**os.environ, "SHOWCASE_MEMORY_BUDGET": "none"}
+    env = {**os.environ, "SHOWCASE_MEMORY_BUDGET": "none", **variables}
     command = [
         sys.executable,
         "app.py",
@@ -340,8 +349,7 @@ def test_a_pipeline_served_alone_answers_one_request(tiny_settings, tiny_app) ->
         str(tiny_settings.models_file),
         "--port",
         str(port),
-        "pipeline",
-        "assets/pipelines/document-summarize-translate.json",
+        *arguments,
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

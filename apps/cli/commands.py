@@ -20,6 +20,7 @@ DOWNLOAD_HELP = "fetch the configured models of some tasks (or --all) into the H
 DEPLOY_HELP = "create or update a Hugging Face Space running this app (--dry-run lists the files)"
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+PIPELINE_VARIABLE = "SHOWCASE_PIPELINE"  # settings.pipeline: serve only this pipeline file
 
 # Exactly what a Space needs to run the app: code, examples, dependency lists and the README (whose
 # front matter configures the Space). Tests, CI and benchmarks stay home.
@@ -35,10 +36,31 @@ def space_files(root: Path = ROOT) -> list[str]:
     return list(filter_repo_objects(paths, allow_patterns=SPACE_FILES, ignore_patterns=SPACE_IGNORE))
 
 
-def deploy(space_id: str, *, dry_run: bool = False, private: bool = False, root: Path = ROOT) -> list[str]:
-    """Create or update the Gradio Space `space_id` with the app's files; returns the uploaded paths."""
+def pipeline_path_in_space(pipeline: Path, root: Path = ROOT) -> str:
+    """Where a pipeline file is in the Space: its own path when `deploy` uploads it anyway (a shipped
+    example under assets/), else `pipelines/NAME`."""
+    try:
+        relative = pipeline.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        relative = None
+    return relative if relative is not None and relative in space_files(root) else f"pipelines/{pipeline.name}"
+
+
+def deploy(
+    space_id: str, *, dry_run: bool = False, private: bool = False, root: Path = ROOT, pipeline: Path | None = None
+) -> list[str]:
+    """Create or update the Gradio Space `space_id` with the app's files; returns the uploaded paths.
+
+    With `pipeline` (a checked pipeline file) the Space serves only that pipeline: the file goes up too, and
+    the Space variable SHOWCASE_PIPELINE names it. Without, a SHOWCASE_PIPELINE left by an earlier
+    deploy is removed, so the Space serves the whole app again.
+    """
     ModelRef.parse(space_id)  # same id rules as models: org/name
     files = space_files(root)
+    target = pipeline_path_in_space(pipeline, root) if pipeline is not None else None
+    extra = target is not None and target not in files
+    if extra:
+        files = sorted([*files, target])
     if dry_run:
         return files
     from huggingface_hub import HfApi
@@ -53,6 +75,20 @@ def deploy(space_id: str, *, dry_run: bool = False, private: bool = False, root:
         ignore_patterns=SPACE_IGNORE,
         commit_message="Deploy Open Model Showcase",
     )
+    if pipeline is not None and target is not None:
+        if extra:
+            api.upload_file(
+                path_or_fileobj=str(pipeline),
+                path_in_repo=target,
+                repo_id=space_id,
+                repo_type="space",
+                commit_message=f"Deploy the pipeline {pipeline.name}",
+            )
+        api.add_space_variable(
+            space_id, PIPELINE_VARIABLE, target, description="The pipeline file this Space serves alone."
+        )
+    elif PIPELINE_VARIABLE in api.get_space_variables(space_id):
+        api.delete_space_variable(space_id, PIPELINE_VARIABLE)
     return files
 
 
@@ -133,12 +169,22 @@ def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("space_id", metavar="SPACE_ID", help="the Space, e.g. your-name/open-model-showcase")
     parser.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; upload nothing")
     parser.add_argument("--private", action="store_true", help="create the Space as private")
+    parser.add_argument(
+        "--pipeline",
+        metavar="FILE",
+        type=Path,
+        help="a pipeline file (.json/.yaml): the Space serves only it, as `python app.py pipeline FILE` does",
+    )
 
 
 def deploy_command(args: argparse.Namespace, settings: Settings, specs: Mapping[str, TaskSpec]) -> int:
     """Upload the app to a Gradio Space (needs HF_TOKEN or `hf auth login`); --dry-run only lists."""
     try:
-        files = deploy(args.space_id, dry_run=args.dry_run, private=args.private)
+        if args.pipeline is not None:
+            from apps.pipelines.spec import read_file
+
+            read_file(args.pipeline, specs)  # a file that is not a pipeline is refused before anything is sent
+        files = deploy(args.space_id, dry_run=args.dry_run, private=args.private, pipeline=args.pipeline)
     except ShowcaseError as exc:
         print(f"deploy: {exc}")
         return 2
@@ -149,4 +195,7 @@ def deploy_command(args: argparse.Namespace, settings: Settings, specs: Mapping[
     print(f"{verb} {len(files)} files to https://huggingface.co/spaces/{args.space_id}:")
     for name in files:
         print(f"  {name}")
+    if args.pipeline is not None:
+        where = pipeline_path_in_space(args.pipeline)
+        print(f"The Space serves only the pipeline {where} (Space variable {PIPELINE_VARIABLE}={where}).")
     return 0

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     load_wait_seconds: float = 120.0
     """How long a request waits for memory held by models in use before it gives up."""
 
+    pipeline: Path | None = None
+    """A pipeline file (.json/.yaml): `python app.py` serves only that pipeline, as `python app.py pipeline
+    FILE` does (what `deploy --pipeline FILE` sets on a Space). Unset (default): the whole app."""
+
     data_dir: Path | None = None
     """Where the app keeps what it makes: document collections, eval results, votes, adapters, prompt
     templates, pipelines. Default: `/data/showcase` on Spaces with persistent storage (`/data`), else

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from pathlib import Path
 
 import gradio as gr
 
@@ -46,8 +47,13 @@ def pipeline_command(
     args: argparse.Namespace, settings: Settings, specs: Mapping[str, TaskSpec], manager: ModelManager
 ) -> int:
     """Check the pipeline file and serve it until interrupted; exit status 2 for a file that is not a pipeline."""
+    return serve_file(args.file, settings, specs, manager)
+
+
+def serve_file(path: str | Path, settings: Settings, specs: Mapping[str, TaskSpec], manager: ModelManager) -> int:
+    """Serve the pipeline in `path` until interrupted (also `python app.py` with SHOWCASE_PIPELINE set)."""
     try:
-        pipeline = read_file(args.file, specs)
+        pipeline = read_file(path, specs)
     except ShowcaseError as exc:
         print(f"pipeline: {exc}")
         return 2
