@@ -20,7 +20,7 @@ from apps import SPECS
 
 pytestmark = pytest.mark.browser
 
-WAIT = 60_000  # ms: a tab's first use loads its (tiny) model
+WAIT = 120_000  # ms: a tab's first use loads its (tiny) model (a wait: it passes as soon as the output shows)
 
 
 # -- helpers ------------------------------------------------------------------------------------
