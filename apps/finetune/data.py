@@ -95,6 +95,9 @@ def parse_hub_id(dataset_id: str) -> tuple[str, str]:
             f"“{text[:80]}” is not a Hub dataset id: use `org/name` (optionally `org/name:split`; the default split is "
             "train), or upload a .jsonl or .csv file instead."
         )
+    if Path(match["repo"]).exists():
+        # `datasets` would read a folder of the server's by that name instead of asking the Hub.
+        raise InputError(f"`{match['repo']}` names a path on the server, not a Hub dataset: upload the file instead.")
     return match["repo"], match["split"] or "train"
 
 
