@@ -295,6 +295,11 @@ def cases(inputs: Inputs) -> list[Case]:
             "",
             measure={"query": "a red apple", "images": None, "include_examples": True},
         ),
+        # Training is measured per step against a bare peft loop by `python -m bench.finetune`; here the memory
+        # figure only runs the reference request (2 steps), then asks for the status and stops nothing.
+        case("/finetune", None, ""),
+        case("/finetune_status", None, ""),
+        case("/finetune_stop", None, ""),
     ]
 
 
