@@ -20,7 +20,16 @@ from apps.core.refs import ADAPTER_MARK, ModelRef
 from apps.core.spec import TaskContext
 from apps.core.storage import check_name
 from apps.finetune import training
-from apps.finetune.data import Dataset, Tokenized, preview, read_dataset, read_hub_dataset, split, tokenize
+from apps.finetune.data import (
+    Dataset,
+    Tokenized,
+    parse_hub_id,
+    preview,
+    read_dataset,
+    read_hub_dataset,
+    split,
+    tokenize,
+)
 
 PREVIEW_ROWS = 3
 POLL_SECONDS = 0.5
@@ -84,6 +93,8 @@ def _read(ctx: TaskContext, dataset: str | None, dataset_id: str | None = None) 
     if dataset_id is not None and not isinstance(dataset_id, str):
         raise InputError("The Hub dataset id must be text such as `org/name`.")
     hub = (dataset_id or "").strip()
+    if hub:
+        parse_hub_id(hub)  # a malformed id is named as such, whatever else was given
     if hub and dataset:
         raise InputError("Give either a dataset file or a Hub dataset id, not both: clear one of them.")
     if hub:
