@@ -160,7 +160,9 @@ def measure(real: bool = False, rounds: int = 3, steps: int = 12, batch_size: in
         assert job is not None and job.state == "done", job and job.message
         return intervals(job.step_ends)
 
-    # The bare side's own copy of the same base, loaded the way the app's run loads it, kept for every round.
+    app_round(-1)  # warm-up, unrecorded: first-call costs; a GGUF base's de-quantized copy is written
+    # The bare side's own copy of the same base, loaded the way the app's run loads it (from that copy: weights
+    # straight out of GGUF de-quantization are laid out differently), kept for every round.
     path = hub.fetch(ref, offline=True, fetch_hint="python app.py download chat")
     dtype = resolve_dtype(manager.dtype, "cpu")
     request = LoadRequest("finetune", ref, path, "cpu", dtype, False, manager.loader_options)
@@ -179,7 +181,7 @@ def measure(real: bool = False, rounds: int = 3, steps: int = 12, batch_size: in
 
     app_steps: list[float] = []
     bare_steps: list[float] = []
-    app_round(-1), bare_round()  # warm-up, unrecorded: first-call costs, the de-quantized copy written
+    bare_round()  # its warm-up, unrecorded
     for number in range(rounds):
         if number % 2 == 0:
             app_steps += app_round(number)
