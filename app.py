@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from apps import DEFAULT_MODELS, SPECS, TASKS
 from apps.cli import commands
 from apps.cli import finder as finder_cli
+from apps.cli import finetune as finetune_cli
 from apps.core.manager import ModelManager
 from apps.core.settings import ModelSelection, Settings, default_data_dir, parse_bytes
 from apps.core.spec import TaskSpec
@@ -97,6 +98,11 @@ COMMANDS: dict[str, Command] = {
         lambda args, settings, specs: pipeline_serve.pipeline_command(args, settings, specs, build_manager(settings)),
     ),
     "eval": Command(evals_cli.EVAL_HELP, evals_cli.add_eval_arguments, evals_cli.eval_command),
+    "finetune": Command(
+        finetune_cli.FINETUNE_HELP,
+        finetune_cli.add_finetune_arguments,
+        lambda args, settings, specs: finetune_cli.finetune_command(args, settings, specs, build_manager(settings)),
+    ),
 }
 
 

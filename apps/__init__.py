@@ -706,6 +706,7 @@ TASKS: tuple[TaskSpec, ...] = (
                     "lora_alpha": 8,
                     "max_length": 128,
                     "batch_size": 1,
+                    "dataset_id": "",
                 },
             ),
             Request("/finetune_status", {}),

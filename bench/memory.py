@@ -108,7 +108,8 @@ def probe(models_file: Path, models: dict[str, str], budget: int, warm_kit: Path
         gc.collect()
         after_import = rss()
         for case in all_cases if tiny else []:
-            served.client.predict(*case.api_args(0, model=tiny[case.task]["model"]), api_name=case.api_name)
+            model = {"model": tiny[case.task]["model"]} if "model" in case.request.inputs else {}
+            served.client.predict(*case.api_args(0, **model), api_name=case.api_name)
         served.manager.unload_all()
         gc.collect()
         baseline = rss()

@@ -285,6 +285,17 @@ CASES: dict[str, list[Case]] = {
         *slider_cases("lora_alpha", 1, 1024, "LoRA alpha"),
         *slider_cases("max_length", 16, 8192, "Max length (tokens)"),
         *slider_cases("batch_size", 1, 256, "Batch size"),
+        # "" (and blank) = no Hub dataset: the uploaded file is used.
+        *text_cases("dataset_id", None, None, "is not a Hub dataset id", accept=ANSWERS["/finetune"]),
+        Case("dataset_id", "path traversal", "../../etc/passwd", error="is not a Hub dataset id"),
+        Case("dataset_id", "both sources", "org/name", error="not both"),
+        Case(
+            "dataset_id",
+            "Hub unreachable",
+            "nobody/no-such-dataset",
+            also={"dataset": None},
+            error="Could not reach the Hugging Face Hub",
+        ),
     ],
     "/finetune_status": [],
     "/finetune_stop": [],

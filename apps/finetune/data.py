@@ -1,4 +1,4 @@
-"""Fine-tuning datasets: read a .jsonl or .csv file, check every row, tokenize with the chat template.
+"""Fine-tuning datasets: read a .jsonl or .csv file or a Hub dataset, check every row, tokenize with the chat template.
 
 Rows become conversations (`[{"role", "content"}, ...]`). Every problem is reported with its row number
 before any training starts, so a dataset never fails silently halfway through a run. Tokenizing marks the
@@ -11,16 +11,23 @@ import csv
 import io
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apps.core import libraries
 from apps.core.errors import InputError
 
 ROLES = ("system", "user", "assistant")
 MAX_ERRORS_SHOWN = 20  # a file with thousands of bad rows gets the first ones, and the count
 IGNORE_INDEX = -100  # labels with this value carry no loss (transformers' convention)
 MIN_ROWS = 2  # one row cannot be split into training and validation, nor teach anything general
+MAX_HUB_ROWS = 100_000  # the rows of a Hub dataset's split that are checked and used (a file has its byte cap)
+# `org/name` or a legacy `name`, optionally `:split` (default train), as the Hub spells dataset ids.
+HUB_DATASET_PATTERN = re.compile(
+    r"(?P<repo>[A-Za-z0-9][\w.-]{0,95}(?:/[A-Za-z0-9][\w.-]{0,95})?)(?::(?P<split>\w[\w.-]{0,63}))?"
+)
 
 Message = dict[str, str]
 
@@ -77,6 +84,66 @@ def read_dataset(path: str | Path, max_bytes: int) -> Dataset:
     if suffix == ".csv":
         return parse_csv(text)
     raise InputError(f"`{path.name}` is not a .jsonl or .csv file.")
+
+
+def parse_hub_id(dataset_id: str) -> tuple[str, str]:
+    """(repo id, split) of `org/name[:split]`; InputError for anything else."""
+    text = dataset_id.strip()
+    match = HUB_DATASET_PATTERN.fullmatch(text)
+    if not match or ".." in text:
+        raise InputError(
+            f"“{text[:80]}” is not a Hub dataset id: use `org/name` (optionally `org/name:split`; the default split is "
+            "train), or upload a .jsonl or .csv file instead."
+        )
+    if Path(match["repo"]).exists():
+        # `datasets` would read a folder of the server's by that name instead of asking the Hub.
+        raise InputError(f"`{match['repo']}` names a path on the server, not a Hub dataset: upload the file instead.")
+    return match["repo"], match["split"] or "train"
+
+
+def read_hub_dataset(dataset_id: str) -> Dataset:
+    """Load a split of a Hub dataset with `datasets` and check its rows like a file's (row numbers from 1).
+
+    Its columns must be `messages`, or `prompt` and `response`. Offline (HF_HUB_OFFLINE=1), only a dataset
+    already in the `datasets` cache loads; otherwise InputError says the Hub cannot be reached.
+    """
+    repo, split = parse_hub_id(dataset_id)
+    with libraries.exclusive():  # a first import of datasets (pyarrow, pandas) beside a model load can fail halfway
+        import datasets
+
+    try:
+        loaded = datasets.load_dataset(repo, split=split)
+    except ConnectionError as exc:
+        raise InputError(
+            f"Could not reach the Hugging Face Hub to load the dataset `{repo}` ({_reason(exc)}), and it is not in "
+            "the local `datasets` cache: check the connection (and HF_HUB_OFFLINE), or save the dataset as a .jsonl "
+            "file and upload that."
+        ) from None
+    except FileNotFoundError as exc:  # datasets' DatasetNotFoundError is one
+        raise InputError(
+            f"There is no dataset `{repo}` on the Hub (or it is private or gated): {_reason(exc)}"
+        ) from None
+    except ValueError as exc:  # an unknown split: its message lists the ones there are
+        raise InputError(f"Dataset `{repo}` has no split `{split}`: {_reason(exc)}") from None
+    if isinstance(loaded, dict):  # a DatasetDict (no split asked for) cannot happen with split=; be safe
+        raise InputError(f"Name a split of `{repo}`: `{repo}:train`.")
+    columns = list(loaded.column_names)
+    if "messages" not in columns and not {"prompt", "response"} <= set(columns):
+        raise InputError(
+            f"Dataset `{repo}` has columns {', '.join(columns[:12])}; it needs `messages` (chat format), or "
+            "`prompt` and `response`."
+        )
+    wanted = ["messages"] if "messages" in columns else ["prompt", "response"]
+    dataset = Dataset([])
+    for number, row in enumerate(loaded.select_columns(wanted).select(range(min(len(loaded), MAX_HUB_ROWS))), 1):
+        _add(dataset, number, dict(row))
+    if not dataset.examples and not dataset.errors:
+        raise InputError(f"The split `{split}` of dataset `{repo}` has no rows.")
+    return dataset
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 def parse_jsonl(text: str) -> Dataset:

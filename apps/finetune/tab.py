@@ -41,12 +41,20 @@ def build_tab(ctx: TabContext) -> None:
     with gr.Row():
         model = gr.Textbox(label="Base model", placeholder=f"empty: {chat_model}", scale=3)
         name = gr.Textbox(label="Adapter name", value="my-adapter", scale=2, elem_id="finetune-name")
-    dataset = gr.File(
-        label="Dataset (.jsonl with messages or prompt/response, or .csv prompt,response)",
-        file_types=[".jsonl", ".csv"],
-        type="filepath",
-        elem_id="finetune-dataset",
-    )
+    with gr.Row():
+        dataset = gr.File(
+            label="Dataset (.jsonl with messages or prompt/response, or .csv prompt,response)",
+            file_types=[".jsonl", ".csv"],
+            type="filepath",
+            elem_id="finetune-dataset",
+            scale=3,
+        )
+        dataset_id = gr.Textbox(
+            label="…or a Hub dataset id",
+            placeholder="org/name or org/name:split (columns messages, or prompt and response)",
+            elem_id="finetune-dataset-id",
+            scale=2,
+        )
     with gr.Row():
         # The ranges TrainingConfig.checked accepts; SliderInput refuses anything else with a clear sentence.
         steps = SliderInput(1, 10_000, value=60, step=1, label="Steps")
@@ -56,8 +64,14 @@ def build_tab(ctx: TabContext) -> None:
         max_length = SliderInput(16, 8192, value=256, step=16, label="Max length (tokens)")
         batch_size = SliderInput(1, 256, value=2, step=1, label="Batch size")
     gr.Examples([[ctx.asset("finetune-fact.jsonl"), "quillby-fact"]], inputs=[dataset, name])
-    settings = [model, dataset, name, steps, learning_rate, lora_r, lora_alpha, max_length, batch_size]
-    command = gr.Code(label="The same run from the command line", language="shell", interactive=False)
+    settings = [model, dataset, name, steps, learning_rate, lora_r, lora_alpha, max_length, batch_size, dataset_id]
+    command = gr.Code(
+        task.cli_command("", "", "my-adapter", 60, 2e-3, 16, 32, 256, 2),
+        label="The same run from the command line",
+        language="shell",
+        interactive=False,
+        elem_id="finetune-command",
+    )
     with gr.Row():
         check = gr.Button("Check dataset")
         train = gr.Button("Train", variant="primary", elem_id="finetune-train")
@@ -88,12 +102,12 @@ def build_tab(ctx: TabContext) -> None:
     gr.on([s.change for s in settings], finetune_command, settings, command, queue=False, api_visibility="private")
 
     @user_errors(ctx.spec.title)
-    def finetune_check(model_text: str, file: str | None, length: float) -> tuple[str, list[Any]]:
-        checked = task.validate(ctx, model_text, file, int(length or 256))
+    def finetune_check(model_text: str, file: str | None, length: float, hub_id: str) -> tuple[str, list[Any]]:
+        checked = task.validate(ctx, model_text, file, int(length or 256), hub_id)
         pieces = [piece for row in checked.preview for piece in [*row, ("\n\n", None)]]
         return checked.summary, pieces
 
-    check.click(finetune_check, [model, dataset, max_length], [report, shown], api_visibility="private")
+    check.click(finetune_check, [model, dataset, max_length, dataset_id], [report, shown], api_visibility="private")
 
     @user_errors(ctx.spec.title)
     def finetune(
@@ -106,9 +120,10 @@ def build_tab(ctx: TabContext) -> None:
         lora_alpha: float,
         max_length: float,
         batch_size: float,
+        dataset_id: str,
     ):
         for update in task.finetune(
-            ctx, model, dataset, name, steps, learning_rate, lora_r, lora_alpha, max_length, batch_size
+            ctx, model, dataset, name, steps, learning_rate, lora_r, lora_alpha, max_length, batch_size, dataset_id
         ):
             yield update.summary, update.loss, update.adapter
 

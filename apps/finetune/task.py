@@ -20,7 +20,16 @@ from apps.core.refs import ADAPTER_MARK, ModelRef
 from apps.core.spec import TaskContext
 from apps.core.storage import check_name
 from apps.finetune import training
-from apps.finetune.data import Dataset, Tokenized, preview, read_dataset, split, tokenize
+from apps.finetune.data import (
+    Dataset,
+    Tokenized,
+    parse_hub_id,
+    preview,
+    read_dataset,
+    read_hub_dataset,
+    split,
+    tokenize,
+)
 
 PREVIEW_ROWS = 3
 POLL_SECONDS = 0.5
@@ -66,20 +75,37 @@ def base_model(ctx: TaskContext, model: str | None) -> ModelRef:
     return ctx.for_task("chat").resolve_model(model)
 
 
-def validate(ctx: TaskContext, model: str | None, dataset: str | None, max_length: int = 256) -> Validation:
-    """Check the dataset file against the model's chat template; InputError with the bad rows' numbers."""
+def validate(
+    ctx: TaskContext, model: str | None, dataset: str | None, max_length: int = 256, dataset_id: str | None = None
+) -> Validation:
+    """Check the dataset (a file, or a Hub dataset id) against the model's chat template; InputError with the bad
+    rows' numbers."""
     config = training.TrainingConfig.checked(name="check", max_length=max_length)
-    parsed = _read(ctx, dataset)
+    parsed = _read(ctx, dataset, dataset_id)
     ref = base_model(ctx, model)
     with ctx.manager.use("chat", ref) as engine:
         tokenizer = engine.tokenizer
         return _tokenized(tokenizer, parsed, config)
 
 
-def _read(ctx: TaskContext, dataset: str | None) -> Dataset:
-    if not dataset or not isinstance(dataset, str):
-        raise InputError("Upload a dataset: a .jsonl file (messages, or prompt/response) or a .csv (prompt,response).")
-    parsed = read_dataset(dataset, ctx.settings.max_upload_bytes)
+def _read(ctx: TaskContext, dataset: str | None, dataset_id: str | None = None) -> Dataset:
+    """The dataset file's rows, or a Hub dataset's (`org/name[:split]`); exactly one of the two is given."""
+    if dataset_id is not None and not isinstance(dataset_id, str):
+        raise InputError("The Hub dataset id must be text such as `org/name`.")
+    hub = (dataset_id or "").strip()
+    if hub:
+        parse_hub_id(hub)  # a malformed id is named as such, whatever else was given
+    if hub and dataset:
+        raise InputError("Give either a dataset file or a Hub dataset id, not both: clear one of them.")
+    if hub:
+        parsed = read_hub_dataset(hub)
+    elif not dataset or not isinstance(dataset, str):
+        raise InputError(
+            "Upload a dataset: a .jsonl file (messages, or prompt/response) or a .csv (prompt,response), "
+            "or give a Hub dataset id (org/name)."
+        )
+    else:
+        parsed = read_dataset(dataset, ctx.settings.max_upload_bytes)
     parsed.raise_if_invalid()
     return parsed
 
@@ -103,10 +129,12 @@ def finetune(
     lora_alpha: int = 32,
     max_length: int = 256,
     batch_size: int = 2,
+    dataset_id: str | None = None,
     **options: Any,
 ) -> Iterator[FinetuneProgress]:
-    """Train a LoRA adapter NAME on the dataset, yielding progress until the run ends (it keeps going in the
-    background if the caller goes away). The last report carries the adapter ref `BASE+adapter:NAME`."""
+    """Train a LoRA adapter NAME on the dataset (a file, or the Hub dataset `dataset_id`), yielding progress until
+    the run ends (it keeps going in the background if the caller goes away). The last report carries the adapter
+    ref `BASE+adapter:NAME`."""
     config = training.TrainingConfig.checked(
         name=name,
         steps=steps,
@@ -117,7 +145,7 @@ def finetune(
         batch_size=batch_size,
         **options,
     )
-    parsed = _read(ctx, dataset)
+    parsed = _read(ctx, dataset, dataset_id)
     ref = base_model(ctx, model)
 
     def prepare(trainable: training.Trainable) -> tuple[list[Tokenized], list[Tokenized]]:
@@ -247,13 +275,16 @@ def cli_command(
     lora_alpha: Any,
     max_length: Any,
     batch_size: Any,
+    dataset_id: str | None = None,
 ) -> str:
     """The `python app.py finetune ...` command that runs the same training as these settings."""
     parts = ["python app.py finetune"]
-    if model:
-        parts.append(f"--model {shlex.quote(model)}")
-    parts.append(f"--data {shlex.quote(Path(dataset).name if dataset else 'FILE.jsonl')}")
-    parts.append(f"--name {shlex.quote(name or 'NAME')}")
+    if model and str(model).strip():
+        parts.append(f"--model {shlex.quote(str(model).strip())}")
+    hub = dataset_id.strip() if isinstance(dataset_id, str) else ""
+    data = hub or (Path(dataset).name if dataset else "FILE.jsonl")
+    parts.append(f"--data {shlex.quote(data)}")
+    parts.append(f"--name {shlex.quote((name or '').strip() or 'NAME')}")
     for flag, value in (
         ("steps", steps),
         ("learning-rate", learning_rate),
@@ -262,5 +293,15 @@ def cli_command(
         ("max-length", max_length),
         ("batch-size", batch_size),
     ):
-        parts.append(f"--{flag} {value}")
+        if value is not None and str(value).strip():
+            parts.append(f"--{flag} {shlex.quote(_number_text(value))}")
     return " ".join(parts)
+
+
+def _number_text(value: Any) -> str:
+    """A slider's number as the CLI reads it: 60.0 → 60 (its whole-number flags refuse "60.0"), 0.002 → 0.002."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(number)) if number.is_integer() else f"{number:g}"

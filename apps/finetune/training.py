@@ -112,6 +112,7 @@ class Job:
     message: str = ""
     adapter_ref: str = ""
     saved_step: int = 0
+    step_ends: list[float] = field(default_factory=list)  # time.perf_counter() as each step ended (bench.finetune)
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -178,13 +179,28 @@ def load_trainable(request: LoadRequest) -> Trainable:
     """The `finetune` task's loader: tokenizer + causal LM (GGUF de-quantized to `request.dtype`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from apps.shared import gguf_cache
+
     options: dict[str, Any] = {"trust_remote_code": request.trust_remote_code, "local_files_only": True}
+    # float16 weights cannot carry float32 LoRA gradients well on CPU; train in float32 or bfloat16.
+    dtype = "float32" if request.dtype == "float16" and request.device == "cpu" else request.dtype
+    # A GGUF base de-quantized once (by the chat engine or an earlier run) loads from its plain copy in seconds.
+    cache_dir = request.options.get("gguf_cache_dir")
+    gguf_path = request.path / request.ref.gguf_file if request.ref.gguf_file else None
+    cached = None
+    if gguf_path is not None and cache_dir and gguf_path.is_file():
+        cached = gguf_cache.cached_folder(Path(cache_dir), gguf_path, dtype)
+    if cached is not None:
+        tokenizer = AutoTokenizer.from_pretrained(str(cached), **options)
+        model = AutoModelForCausalLM.from_pretrained(str(cached), dtype=dtype, **options)
+        model.to(request.device)
+        return Trainable(model, tokenizer, request.ref.name)
     if request.ref.gguf_file:
         options["gguf_file"] = request.ref.gguf_file
     tokenizer = AutoTokenizer.from_pretrained(str(request.path), **options)
-    # float16 weights cannot carry float32 LoRA gradients well on CPU; train in float32 or bfloat16.
-    dtype = "float32" if request.dtype == "float16" and request.device == "cpu" else request.dtype
     model = AutoModelForCausalLM.from_pretrained(str(request.path), dtype=dtype, **options)
+    if gguf_path is not None and cache_dir and gguf_path.is_file():
+        gguf_cache.store(Path(cache_dir), gguf_path, dtype, model, tokenizer)
     if request.ref.gguf_file:
         # The weights are plain floats once de-quantized, but transformers still marks the model as GGUF-quantized
         # and the Trainer refuses to train those: clear the mark.
@@ -429,6 +445,7 @@ def _run(
                         job.val_loss.append((state.global_step, float(logs["eval_loss"])))
 
                 def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                    job.step_ends.append(time.perf_counter())
                     job.step = state.global_step
                     if job.stop_event.is_set():
                         control.should_training_stop = True
