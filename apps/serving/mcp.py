@@ -49,13 +49,16 @@ def _summary(fn: Any) -> str:
 
 def task_function(spec: TaskSpec, api_name: str) -> Any:
     """The task-layer function behind one of the spec's endpoints: the one named after the endpoint in the
-    task function's module (`rag_add` for `/rag_add`), else the task function itself for its first endpoint."""
+    task function's module (`rag_add` for `/rag_add`, `stop` for `/finetune_stop`), else the task function
+    itself for its first endpoint."""
     if spec.run is None:
         return None
     module = sys.modules.get(spec.run.__module__)
-    named = getattr(module, api_name, None)
-    if callable(named) and getattr(named, "__module__", None) == spec.run.__module__:
-        return named
+    # `/finetune_stop` is the Fine-tune task's `stop`: the endpoint's name, then without the task's prefix.
+    for name in (api_name, api_name.removeprefix(f"{spec.key}_")):
+        named = getattr(module, name, None)
+        if callable(named) and getattr(named, "__module__", None) == spec.run.__module__:
+            return named
     if spec.api_names and spec.api_names[0].lstrip("/") == api_name:
         return spec.run
     return None
