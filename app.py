@@ -198,7 +198,8 @@ def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
     app = FastAPI(title="Open Model Showcase", docs_url=None, redoc_url=None, openapi_url=None)
     for add_routes in ROUTES:
         add_routes(app, demo, settings)
-    if settings.mcp:
+    serve_mcp = mcp.enabled(settings)
+    if serve_mcp:
         mcp.describe_tools(demo, TASKS)
         # Outermost, so no request reaches the MCP server (mounted inside the Gradio app) without the key.
         app.add_middleware(mcp.McpGuard, settings=settings)
@@ -213,9 +214,9 @@ def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
         css=CSS,
         auth=guard.ui_auth(settings),
         # Gradio's MCP server at /gradio_api/mcp/; mount_gradio_app runs its lifespan with the app's.
-        mcp_server=settings.mcp,
+        mcp_server=serve_mcp,
     )
-    if settings.mcp:
+    if serve_mcp:
         mcp.name_tools(demo)
     return app
 

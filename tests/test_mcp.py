@@ -128,8 +128,14 @@ def test_api_key_guards_mcp_like_v1(guarded) -> None:
 
 
 def test_mcp_off_serves_no_mcp(tiny_settings) -> None:
-    from app import build_demo, launch
+    from pydantic import SecretStr
 
+    from app import build_demo, launch
+    from apps.serving.mcp import enabled
+
+    # Behind the UI's sign-in gradio's MCP server could not call its queued tools: MCP is off there too.
+    assert not enabled(tiny_settings.model_copy(update={"api_key": SecretStr(KEY), "api_key_ui": True}))
+    assert enabled(tiny_settings.model_copy(update={"api_key": SecretStr(KEY)}))
     settings = tiny_settings.model_copy(update={"port": free_port(), "mcp": False})
     demo = build_demo(settings)
     launch(demo, settings, prevent_thread_lock=True, quiet=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +26,22 @@ from apps.core.settings import Settings
 from apps.core.spec import TaskSpec
 
 MCP_PATH = "/gradio_api/mcp"
+LOG = logging.getLogger(__name__)
+
+
+def enabled(settings: Settings) -> bool:
+    """Whether to serve MCP: `SHOWCASE_MCP`, except behind the UI's sign-in (`SHOWCASE_API_KEY_UI=true`).
+
+    Gradio's MCP server runs queued tools through its own gradio_client on the app's URL, which has no
+    sign-in: behind the UI's login every such tool would fail ("credentials were not provided"). Rather than
+    a tool list that mostly errors, MCP is off there (with a warning); `/v1` still serves the same tasks.
+    """
+    if not settings.mcp:
+        return False
+    if settings.api_key_ui and settings.api_key is not None and settings.api_key.get_secret_value():
+        LOG.warning("MCP is off: SHOWCASE_API_KEY_UI=true puts a sign-in in front of the tools it calls.")
+        return False
+    return True
 
 
 def public_events(demo: gr.Blocks) -> list[Any]:
