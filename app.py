@@ -32,7 +32,7 @@ from apps.evals import cli as evals_cli
 from apps.monitoring import gradio_hook, tracing
 from apps.monitoring.metrics import METRICS
 from apps.pipelines import serve as pipeline_serve
-from apps.serving import guard, openai_api
+from apps.serving import guard, mcp, openai_api
 from apps.shared import remote
 from apps.shared.code import LastCalls
 from apps.ui.code_panel import build_code_panel, record_calls
@@ -205,7 +205,12 @@ def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
     app = FastAPI(title="Open Model Showcase", docs_url=None, redoc_url=None, openapi_url=None)
     for add_routes in ROUTES:
         add_routes(app, demo, settings)
-    return gr.mount_gradio_app(
+    serve_mcp = mcp.enabled(settings)
+    if serve_mcp:
+        mcp.describe_tools(demo, TASKS)
+        # Outermost, so no request reaches the MCP server (mounted inside the Gradio app) without the key.
+        app.add_middleware(mcp.McpGuard, settings=settings)
+    app = gr.mount_gradio_app(
         app,
         demo.queue(default_concurrency_limit=1),
         path="/",
@@ -215,7 +220,12 @@ def server_app(demo: gr.Blocks, settings: Settings) -> FastAPI:
         theme=gr.themes.Soft(),
         css=CSS,
         auth=guard.ui_auth(settings),
+        # Gradio's MCP server at /gradio_api/mcp/; mount_gradio_app runs its lifespan with the app's.
+        mcp_server=serve_mcp,
     )
+    if serve_mcp:
+        mcp.name_tools(demo)
+    return app
 
 
 class Server(uvicorn.Server):

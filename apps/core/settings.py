@@ -130,6 +130,9 @@ class Settings(BaseSettings):
 
     remote_timeout_seconds: float = 60.0
     """How long a request to a remote server may take (connect, or wait between streamed pieces)."""
+    mcp: bool = True
+    """Serve every public endpoint as an MCP tool at `/gradio_api/mcp/` (Gradio's MCP server, behind
+    `api_key` when one is set, like `/v1`; off behind the UI's sign-in, `api_key_ui`). False: no MCP server."""
     metrics: bool = True
     """Count requests, model loads and chat tokens, and serve them at `GET /metrics` (Prometheus text
     format, behind `api_key` when one is set). False: nothing is counted and `/metrics` is not served."""

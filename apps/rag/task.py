@@ -429,7 +429,8 @@ def rag_ask(
     model: str | None = None,
     progress: ProgressFn | None = None,
 ) -> AskUpdate:
-    """The whole cited answer at once (see stream_ask)."""
+    """The answer to `question` from the collection's documents, citing the passages it used, all at once
+    (stream_ask streams it)."""
     updates = list(stream_ask(ctx, question, history, collection, top_k, rerank, model, progress))
     return updates[-1]
 
