@@ -36,10 +36,15 @@ def test_a_prompt_template_fills_the_chat(page) -> None:  # noqa: F811
     expect(form).to_contain_text("sentences", timeout=30_000)  # the first template's variables, in the form
     cells = form.get_by_role("gridcell")  # variable, value; variable, value
     for index, value in ((1, "two"), (3, "Owls hunt at night. They fly without a sound.")):
-        cells.nth(index).click()
-        page.keyboard.press("Enter")  # edit the selected cell
-        page.keyboard.type(value)
-        page.keyboard.press("Enter")
+        cell = cells.nth(index)
+        cell.dblclick()  # edit the cell: its text box opens inside it
+        # Keys typed before the box has the focus go to the grid (a busy machine showed the first letter
+        # lost): fill the box itself once it is there, then commit with Enter and see the cell hold it.
+        editor = cell.locator("textarea")
+        expect(editor).to_be_focused(timeout=30_000)
+        editor.fill(value)
+        editor.press("Enter")
+        expect(cell).to_contain_text(value, timeout=30_000)
     expect(form).to_contain_text("Owls hunt at night.")
     section.get_by_role("button", name="Use in a new chat").click()
     expect(panel.locator("#chat-message textarea")).to_have_value(
