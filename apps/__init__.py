@@ -19,6 +19,8 @@ has the same checklist, and the tests name whatever is missing):
 from __future__ import annotations
 
 from apps.core.spec import Asset, Kind, ModelCard, Request, TaskSpec
+from apps.evals import compare as compare_task
+from apps.evals import compare_tab
 from apps.evals import evaluate as evals_task
 from apps.evals import tab as evals_tab
 from apps.finder import tab as finder
@@ -683,6 +685,29 @@ TASKS: tuple[TaskSpec, ...] = (
             Request(
                 "/evaluate",
                 {"task": "similarity", "dataset": Asset("evals/similarity.csv"), "models": "", "limit": 4},
+            ),
+        ),
+    ),
+    TaskSpec(
+        key="compare",
+        title="Compare",
+        group="Evals",
+        description="One input, 2–4 models of a task, side by side: each output with its load time, run time, "
+        "memory and tokens/s; the address keeps the form, to share it.",
+        api_names=("/compare",),
+        build=compare_tab.build_tab,
+        run=compare_task.compare,  # calls the compared task's function through ctx.run_task
+        gives=Kind.TABLE,
+        requests=(
+            Request(
+                "/compare",
+                {
+                    "task": "similarity",
+                    "models": "default\nsentence-transformers/all-mpnet-base-v2",
+                    "text": "A cat sits on the mat.\nA kitten rests on a rug.\nThe stock market fell today.",
+                    "audio": None,
+                    "image": None,
+                },
             ),
         ),
     ),

@@ -302,6 +302,24 @@ def check_code(out: Any, sent: Mapping[str, Any]) -> None:
     assert Path(notebook).is_file() and Path(notebook).suffix == ".ipynb", notebook
 
 
+def check_comparison(out: Any, sent: Mapping[str, Any]) -> None:
+    """/compare: a row per model in the order sent, each an output or an error; a card for each, the rest hidden."""
+    table, *rest = out
+    cards, sounds, gallery = rest[:4], rest[4:8], rest[8]
+    refs = [line.strip() for line in sent["models"].splitlines() if line.strip()]
+    assert table["headers"][:4] == ["model", "output", "seconds", "memory"], table["headers"]
+    rows = table["data"]
+    assert len(rows) == len(refs), rows
+    by_name = dict(zip(table["headers"], zip(*rows, strict=True), strict=True))
+    assert all(output or error for output, error in zip(by_name["output"], by_name["error"], strict=True)), rows
+    assert any(not error for error in by_name["error"]), rows  # the configured model ran
+    assert all(seconds >= 0 for seconds in by_name["seconds"]), rows
+    assert [card.get("visible") for card in cards] == [n < len(refs) for n in range(4)], cards
+    for card, model in zip(cards, by_name["model"], strict=False):
+        assert f"`{model}`" in card["value"], (card, model)
+    assert [sound.get("visible") for sound in sounds] == [False] * 4 and not gallery.get("visible"), sounds
+
+
 ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/chat": is_text,
     "/finetune": check_finetune,
@@ -333,6 +351,7 @@ ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/estimate_memory": check_estimate,
     "/status": check_status,
     "/evaluate": check_evaluation,
+    "/compare": check_comparison,
     "/code": check_code,
 }
 

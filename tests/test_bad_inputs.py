@@ -163,9 +163,14 @@ def text_cases(
 # one endpoint shows it, and the matrix stays fast.
 
 
+def sent_with(cases: list[Case], **also: Any) -> list[Case]:
+    """The cases, each sent with these other values too (a pipeline spec, a task: one that reads the parameter)."""
+    return [Case(c.param, c.kind, c.value, c.error, c.check, {**c.also, **also}, c.label) for c in cases]
+
+
 def with_spec(cases: list[Case], spec: str) -> list[Case]:
     """The cases, each sent with this pipeline spec (one that reads the parameter they fill)."""
-    return [Case(c.param, c.kind, c.value, c.error, c.check, {**c.also, "spec": spec}, c.label) for c in cases]
+    return sent_with(cases, spec=spec)
 
 
 def model_cases(param: str = "model", variants: bool = False) -> list[Case]:
@@ -560,6 +565,22 @@ CASES: dict[str, list[Case]] = {
         Case("dataset", "wrong type", 42, error="must be a file"),
         *text_cases("models", None, None, "model list is 1,000,000 characters long", accept=ANSWERS["/evaluate"]),
         *slider_cases("limit", 1, 10_000, "Rows (limit)"),
+    ],
+    "/compare": [
+        Case("task", "unknown choice", "bogus", error="not in the list of choices"),
+        *text_cases("models", "Compare two to 4 different models", "Compare two to 4", "1,000,000 characters long"),
+        Case("models", "one model", "default", error=r"one per line \(got 1\)"),
+        Case("models", "too many models", "default\na/b\nc/d\ne/f\ng/h", error=r"\(got 5\)"),
+        Case("models", "same model twice", "default\n" + str(KIT_DIR / "similarity"), error="are the same one"),
+        Case("models", "invalid model id", "default\n" + INVALID_ID, error="is not a valid model id"),
+        *text_cases("text", "needs type", "needs type", "The text is 1,000,000 characters"),
+        *sent_with(
+            audio_cases("audio", Case("audio", "silence", Upload("silence.wav"), check=ANSWERS["/compare"])),
+            task="asr",
+        ),
+        Case("audio", "missing", None, error="Comparing asr needs upload or record audio", also={"task": "asr"}),
+        *sent_with(image_cases("image", ANSWERS["/compare"]), task="captioning"),
+        Case("image", "missing", None, error="Comparing captioning needs an image", also={"task": "captioning"}),
     ],
     "/code": [
         Case("task", "unknown choice", "Klingon task", error="There is no task"),

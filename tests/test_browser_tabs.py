@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_browser import PHONE, browser, open_tab, page  # noqa: F401
+from test_browser import PHONE, browser, load_app, open_tab, page, watch_errors  # noqa: F401
 
 from app import groups
 from apps import SPECS
@@ -283,6 +283,33 @@ def evals(app_page, panel) -> None:
     app_page.locator("#evals-results a[href$='results.json']").wait_for(timeout=WAIT)
 
 
+def compare(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
+    click_example(panel)  # similarity: the configured model and a curated Hub one (not cached: its row says so)
+    expect(panel.locator("#compare-text textarea")).to_have_value(re.compile("kitten"))
+    submit(panel, "Compare")
+    has_text(
+        app_page, "#compare-output-1", "Most similar:"
+    )  # (the tiny model's pick is random; test_compare has a real one)
+    has_text(app_page, "#compare-output-2", "not in the local Hugging Face cache")
+    expect(app_page.locator("#compare-table").get_by_role("row")).to_have_count(3)  # the header, a row per model
+    models = panel.locator("#compare-models textarea").input_value()
+    # The address now holds the form: a page opened from it shows the same comparison's inputs.
+    shared = app_page.url
+    assert "compare_task=similarity" in shared and "compare_models=" in shared, shared
+    other = app_page.context.new_page()
+    other.errors = watch_errors(other)
+    try:
+        load_app(other, shared)
+        panel = open_tab(other, "compare")
+        expect(panel.locator("#compare-models textarea")).to_have_value(models)
+        expect(panel.locator("#compare-text textarea")).to_have_value(re.compile("The stock market fell today"))
+        assert other.errors == []
+    finally:
+        other.close()
+
+
 def monitoring(app_page, panel) -> None:
     # Its plots and errors table: tests/test_browser_monitoring.py. Here: the tab renders and refreshes.
     submit(panel, "Refresh")
@@ -314,6 +341,7 @@ RECIPES: dict[str, Callable[[object, object], None]] = {
         pipelines,
         finder,
         evals,
+        compare,
         finetune,
         system,
         monitoring,
