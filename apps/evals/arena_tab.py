@@ -45,20 +45,22 @@ def build_tab(ctx: TabContext) -> None:
             step=16,
             label="Max new tokens",
         )
+    panes = []
     with gr.Row(equal_height=True):
-        panes = [
-            gr.Markdown(
-                label=f"Model {side}",
-                show_label=True,
-                container=True,
-                padding=True,
-                min_height=160,
-                max_height=480,
-                buttons=["copy"],
-                elem_id=f"arena-answer-{side.lower()}",
-            )
-            for side in ("A", "B")
-        ]
+        for side in ("A", "B"):
+            with gr.Column(min_width=240):
+                gr.Markdown(f"**Model {side}**")  # a Markdown's own label is not drawn
+                panes.append(
+                    gr.Markdown(
+                        label=f"Model {side}",
+                        container=True,
+                        padding=True,
+                        min_height=160,
+                        max_height=480,
+                        buttons=["copy"],
+                        elem_id=f"arena-answer-{side.lower()}",
+                    )
+                )
     with gr.Row():
         buttons = [gr.Button(label, interactive=False, min_width=100) for label, _ in VOTES]
     verdict = gr.Markdown(elem_id="arena-verdict")
