@@ -18,9 +18,9 @@ has the same checklist, and the tests name whatever is missing):
 
 from __future__ import annotations
 
-from apps.core.spec import Asset, Kind, ModelCard, Request, TaskSpec
+from apps.core.spec import Answer, Asset, Kind, ModelCard, Request, TaskSpec
+from apps.evals import arena, arena_tab, compare_tab
 from apps.evals import compare as compare_task
-from apps.evals import compare_tab
 from apps.evals import evaluate as evals_task
 from apps.evals import tab as evals_tab
 from apps.finder import tab as finder
@@ -83,7 +83,8 @@ TASKS: tuple[TaskSpec, ...] = (
         build=chat.build_tab,
         code=chat.CODE,
         load=chat_engine.load_chat_model,
-        run=chat.reply,  # chat.stream_chat streams the same reply
+        run=chat.reply,
+        stream=chat.stream_chat,  # the same reply, piece by piece
         takes=(Kind.TEXT,),
         gives=Kind.TEXT,
         pipeline_tag="text-generation",
@@ -710,6 +711,25 @@ TASKS: tuple[TaskSpec, ...] = (
                 },
             ),
         ),
+    ),
+    TaskSpec(
+        key="arena",
+        title="Arena",
+        group="Evals",
+        description="Two anonymous chat models answer the same prompt side by side; vote for the better one, "
+        "then see who they were. Every vote feeds an Elo leaderboard with 95 % intervals.",
+        api_names=("/arena_battle", "/arena_vote", "/arena_board"),
+        requests=(
+            Request("/arena_battle", {"prompt": "What is the capital of France?", "models": "", "max_new_tokens": 16}),
+            # The battle id exists only once /arena_battle has answered: the vote takes it from that answer.
+            Request("/arena_vote", {"battle": Answer("/arena_battle", 0), "choice": "A"}),
+            Request("/arena_board", {}),
+        ),
+        build=arena_tab.build_tab,
+        run=arena.battle,  # yields both answers as they stream; arena.vote and arena.board answer the others
+        uses=("chat",),
+        takes=(Kind.TEXT,),
+        gives=Kind.TEXT,
     ),
     TaskSpec(
         key="finetune",

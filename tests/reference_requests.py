@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from apps import SPECS, TASKS
-from apps.core.spec import Asset, Request, TaskSpec
+from apps.core.spec import Answer, Asset, Request, TaskSpec
 
 
 def reference_requests(specs: Iterable[TaskSpec] = TASKS) -> dict[str, Request]:
@@ -69,6 +69,19 @@ def inputs_of(request: Request, /, **overrides: Any) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"{request.api_name} has no parameter {', '.join(sorted(unknown))}")
     return {**request.inputs, **overrides}
+
+
+def with_answers(inputs: Mapping[str, Any], ask: Callable[[str], Any]) -> dict[str, Any]:
+    """The inputs with each `Answer` replaced by the output it names; `ask(api_name)` makes that earlier call
+    (a fresh call for every request: a vote, for one, needs a battle of its own)."""
+
+    def value(item: Any) -> Any:
+        if not isinstance(item, Answer):
+            return item
+        out = ask(item.api_name)
+        return out[item.index] if isinstance(out, tuple | list) else out
+
+    return {name: value(item) for name, item in inputs.items()}
 
 
 def local_value(value: Any) -> Any:
@@ -277,6 +290,31 @@ def check_finetune_status(out: Any, sent: Mapping[str, Any]) -> None:
     assert isinstance(out, dict) and "state" in out
 
 
+ARENA_BOARD = ["rank", "model", "elo", "ci_low", "ci_high", "votes", "wins", "losses", "ties", "both_bad"]
+
+
+def check_arena_battle(out: Any, sent: Mapping[str, Any]) -> None:
+    """The battle id, and both answers (the matrix may read the first update a stream gives, not the last)."""
+    battle, answer_a, answer_b = out
+    assert isinstance(battle, str) and len(battle) == 32 and int(battle, 16) >= 0, battle
+    assert isinstance(answer_a, str) and isinstance(answer_b, str)
+
+
+def check_arena_board(out: Any, sent: Mapping[str, Any] | None = None) -> None:
+    board, summary = out
+    table(board, ARENA_BOARD)
+    is_text(summary)
+
+
+def check_arena_vote(out: Any, sent: Mapping[str, Any]) -> None:
+    """The vote with both models named, and a board on which both appear."""
+    result, board, summary = out
+    assert result["choice"].lower() == " ".join(sent["choice"].split()).lower(), result
+    assert result["model_a"] and result["model_b"] and result["model_a"] != result["model_b"], result
+    check_arena_board((board, summary))
+    assert {result["model_a"], result["model_b"]} <= {row[1] for row in board["data"]}
+
+
 # api name → check(answer, what was sent by name, files as paths): raises AssertionError for a wrong answer.
 def check_pipeline(out: Any, sent: Mapping[str, Any]) -> None:
     """A row per step of the spec sent, in order; the final text, audio and image of what its steps give."""
@@ -352,6 +390,9 @@ ANSWERS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "/status": check_status,
     "/evaluate": check_evaluation,
     "/compare": check_comparison,
+    "/arena_battle": check_arena_battle,
+    "/arena_vote": check_arena_vote,
+    "/arena_board": check_arena_board,
     "/code": check_code,
 }
 

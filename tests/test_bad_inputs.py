@@ -44,6 +44,7 @@ from reference_requests import (
     local_value,
     request_for,
     table,
+    with_answers,
 )
 
 from apps import TASKS
@@ -134,7 +135,13 @@ def check_silent_transcript(out: Any, sent: dict[str, Any]) -> None:
 
 # The reference requests (the registry's), with what the tiny app needs instead: it is offline, so the
 # memory estimate reads a tiny local model rather than the Hub's.
-TINY_APP: dict[str, dict[str, Any]] = {"/estimate_memory": {"model": str(KIT_DIR / "similarity")}}
+# The arena draws from two chat models, and the tiny app has one of its own (the curated ones are not cached):
+# its battles are between the tiny kit's two chat checkpoints.
+TINY_CHAT_MODELS = f"{KIT_DIR / 'chat'}\n{KIT_DIR / 'finetune'}"
+TINY_APP: dict[str, dict[str, Any]] = {
+    "/estimate_memory": {"model": str(KIT_DIR / "similarity")},
+    "/arena_battle": {"models": TINY_CHAT_MODELS},
+}
 
 
 def good_request(api_name: str) -> dict[str, Any]:
@@ -582,6 +589,29 @@ CASES: dict[str, list[Case]] = {
         *sent_with(image_cases("image", ANSWERS["/compare"]), task="captioning"),
         Case("image", "missing", None, error="Comparing captioning needs an image", also={"task": "captioning"}),
     ],
+    "/arena_battle": [
+        *text_cases("prompt", "Type a prompt", "Type a prompt", "1,000,000 characters long; the limit is 50,000"),
+        # "" = the Chat tab's model and its curated alternatives: offline, the tiny app can load only its own.
+        *text_cases("models", "at least two chat models it can load", "at least two chat models", "1,000,000 char"),
+        Case("models", "one model", str(KIT_DIR / "chat"), error="at least two different chat models"),
+        Case("models", "invalid model id", f"{KIT_DIR / 'chat'}\n{INVALID_ID}", error="is not a valid model id"),
+        Case(
+            "models",
+            "uncached model id",
+            f"{KIT_DIR / 'chat'}\n{UNCACHED_ID}",
+            error="Model [AB] could not answer: .*not in the local Hugging Face cache",
+        ),
+        *slider_cases("max_new_tokens", 16, 1024, "Max new tokens"),
+    ],
+    "/arena_vote": [
+        *text_cases("battle", "Say which battle", "Say which battle", "is not a battle id"),
+        Case("battle", "unknown battle", "0" * 32, error="There is no finished battle"),
+        Case("battle", "not an id", "../../etc/passwd", error="is not a battle id"),
+        *text_cases("choice", "one of A, B, tie or both bad", "one of A, B, tie or both bad", "one of A, B, tie"),
+        Case("choice", "unknown choice", "C", error="Vote with one of A, B, tie or both bad"),
+        Case("choice", "other case", " BOTH bad ", check=ANSWERS["/arena_vote"]),
+    ],
+    "/arena_board": [],  # no parameters: an empty board is a table with the columns, not an error
     "/code": [
         Case("task", "unknown choice", "Klingon task", error="There is no task"),
         Case("task", "wrong type", 42, error="There is no task"),
@@ -638,13 +668,21 @@ PREPARE: dict[str, list[tuple[str, dict[str, Any]]]] = {
 
 
 def run_endpoint(client: Client, api_name: str, files: dict[str, Path]) -> dict[str, Outcome]:
-    """Send an endpoint its bad inputs in order, each refused one followed by the good request."""
+    """Send an endpoint its bad inputs in order, each refused one followed by the good request.
+
+    A value the request takes from an earlier answer (an `Answer`: /arena_vote's battle id) comes from a fresh
+    call of that endpoint's good request before each call.
+    """
     for other, values in PREPARE.get(api_name, []):
         call(client, other, sent_values(values, files))
+
+    def ask(other: str) -> Any:
+        return call(client, other, sent_values(good_request(other), files))
+
     good = sent_values(good_request(api_name), files)
     outcomes = {}
     for case in CASES[api_name]:
-        sent = sent_values({**good, case.param: case.value, **case.also}, files)
+        sent = with_answers(sent_values({**good, case.param: case.value, **case.also}, files), ask)
         outcome = outcomes[case.id] = Outcome(sent)
         try:
             outcome.answer = call(client, api_name, sent)
@@ -653,7 +691,7 @@ def run_endpoint(client: Client, api_name: str, files: dict[str, Path]) -> dict[
         if outcome.error is None:
             continue  # an answer is itself a good request answered
         try:
-            outcome.good = call(client, api_name, good)
+            outcome.good = call(client, api_name, with_answers(good, ask))
         except Exception as exc:
             outcome.good_error = exc
     return outcomes

@@ -310,6 +310,26 @@ def compare(app_page, panel) -> None:
         other.close()
 
 
+def arena(app_page, panel) -> None:
+    from conftest import KIT_DIR
+    from playwright.sync_api import expect
+
+    click_example(panel)
+    panel.get_by_text("Models and length", exact=True).click()
+    # The tiny app is offline with one chat model of its own: the battle is between the kit's two.
+    panel.locator("#arena-models textarea").fill(f"{KIT_DIR / 'chat'}\n{KIT_DIR / 'finetune'}")
+    panel.get_by_label("number input for Max new tokens", exact=True).fill("16")
+    vote = panel.get_by_role("button", name="A is better", exact=True)
+    expect(vote).to_be_disabled()  # nothing to vote on before a battle
+    submit(panel, "Battle")
+    expect(vote).to_be_enabled(timeout=WAIT)  # both answers are in
+    expect(app_page.locator("#arena-answer-b")).not_to_have_text("", timeout=WAIT)
+    vote.click()
+    has_text(app_page, "#arena-verdict", "Your vote: Model A is better")
+    has_text(app_page, "#arena-board", "finetune")  # the revealed models are on the board
+    expect(vote).to_be_disabled()  # one vote per battle
+
+
 def monitoring(app_page, panel) -> None:
     # Its plots and errors table: tests/test_browser_monitoring.py. Here: the tab renders and refreshes.
     submit(panel, "Refresh")
@@ -342,6 +362,7 @@ RECIPES: dict[str, Callable[[object, object], None]] = {
         finder,
         evals,
         compare,
+        arena,
         finetune,
         system,
         monitoring,

@@ -18,14 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import KIT_DIR
 from reference_requests import request_for
 
 from apps import TASKS
-from apps.core.spec import Asset
+from apps.core.spec import Answer, Asset
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 DOCUMENTED_URL = "http://127.0.0.1:7860/"
+# Real chat models an example names, and the tiny app's stand-ins for them (offline, it has only the tiny kit).
+TINY_STAND_INS = {
+    "HuggingFaceTB/SmolLM2-135M-Instruct": str(KIT_DIR / "chat"),
+    "HuggingFaceTB/SmolLM2-360M-Instruct": str(KIT_DIR / "finetune"),
+}
 
 
 def api_section(readme: str) -> str:
@@ -124,6 +130,8 @@ def check_like_the_reference(call: Call) -> None:
 
 def kind(value: Any) -> str:
     """What sort of value a parameter gets: a file, files, text, a number, a truth value, a list, none."""
+    if isinstance(value, Answer):  # taken from an earlier call's answer: that answer's value is text
+        return "text"
     if isinstance(value, Asset) or (is_file_handle(value) and not isinstance(value, list)):
         return "file"
     if isinstance(value, list):
@@ -161,6 +169,8 @@ def test_readme_example_runs(heading: str, tiny_app, monkeypatch: pytest.MonkeyP
     """Run the example as a user would paste it, against the tiny-model app, from the repository root; each
     call passes the parameters of the endpoint's reference request (the registry's), in its order."""
     code = EXAMPLES[heading].replace(DOCUMENTED_URL, tiny_app[0])
+    for model, stand_in in TINY_STAND_INS.items():
+        code = code.replace(f'"{model}', f'"{stand_in}').replace(f"\\n{model}", f"\\n{stand_in}")
     monkeypatch.chdir(ROOT)  # examples name their files as assets/…
     calls = record_calls(monkeypatch)
     printed = io.StringIO()

@@ -65,6 +65,16 @@ class Asset:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A request value that only an earlier call can give: output `index` of `api_name`'s reference request
+    (the battle id /arena_vote votes on comes from /arena_battle). Whoever sends the request makes that call
+    first and sends its answer in this place."""
+
+    api_name: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class Request:
     """An endpoint's reference request: one good call with every parameter named (files as `Asset`s).
 
@@ -110,6 +120,7 @@ class TaskSpec:
     pipeline_tag: str | None = None  # the Hub's pipeline tag, for the model finder
     uses: tuple[str, ...] = ()  # other tasks whose models this one calls (narration → tts)
     run: Callable[..., Any] | None = None  # the task function: run(ctx: TaskContext, ...) -> a typed result
+    stream: Callable[..., Any] | None = None  # the same task streamed: stream(ctx, ...) -> an iterator of updates
     takes: tuple[Kind, ...] = ()  # the kinds of its main inputs, in order
     gives: Kind | None = None  # the kind of its main output
     requests: tuple[Request, ...] = ()  # one reference request per public endpoint (api_names)
@@ -147,6 +158,13 @@ class TaskContext:
         if spec.run is None:
             raise InputError(f"Task `{key}` has no task function.")
         return spec.run(self.for_task(key), *args, **kwargs)
+
+    def stream_task(self, key: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """Stream another task's result (its `stream` function in the registry, e.g. the chat reply so far)."""
+        spec = self.specs[key]
+        if spec.stream is None:
+            raise InputError(f"Task `{key}` has no streaming function.")
+        return spec.stream(self.for_task(key), *args, **kwargs)
 
     def configured_model(self) -> ModelRef:
         return self.manager.selection.get(self.spec.key)
