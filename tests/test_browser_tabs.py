@@ -275,10 +275,14 @@ def system(app_page, panel) -> None:
 
 
 def evals(app_page, panel) -> None:
+    from playwright.sync_api import expect
+
     click_example(panel)  # the similarity task and its sample dataset
     panel.get_by_label("number input for Rows (limit)", exact=True).fill("4")
     submit(panel, "Evaluate")
     has_text(app_page, "#evals-metrics", "spearman")
+    expect(app_page.locator("#evals-chart")).to_be_visible(timeout=WAIT)  # a bar per metric and model
+    expect(app_page.locator("#evals-chart canvas, #evals-chart svg").first).to_be_visible()
     # The file list shows the name as stem and extension apart ("results .json"): look for its download link.
     app_page.locator("#evals-results a[href$='results.json']").wait_for(timeout=WAIT)
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import threading
 import zipfile
 from pathlib import Path
 
@@ -224,6 +225,28 @@ def test_two_models_give_rows_for_each(tiny, tiny_models_file: Path) -> None:
     models = f"{folder / 'similarity'}\n{folder / 'search'}"  # two sentence-transformers checkpoints
     result = evaluate(tiny("similarity"), "similarity", ASSETS / "evals" / "similarity.csv", models, 4)
     assert result.metrics["model"].nunique() == 2 and len(result.examples) == 8
+
+
+def test_stop_ends_before_the_next_example_and_reports_on_the_examples_done(tiny, tiny_models_file: Path) -> None:
+    folder = tiny_models_file.parent
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def progress(value, desc: str = "") -> None:  # called before each example: the third one sets Stop
+        seen.append(desc)
+        if len(seen) == 3:
+            stop.set()
+
+    models = f"{folder / 'similarity'}\n{folder / 'search'}"
+    sample = ASSETS / "evals" / "similarity.csv"
+    result = evaluate(tiny("similarity"), "similarity", sample, models, 6, progress, stop=stop)
+    assert len(result.examples) == 3 and set(result.metrics["n"]) == {3}  # the example under way finished
+    assert result.metrics["model"].nunique() == 1
+    assert any("answered 3 of 6 examples" in w for w in result.warnings), result.warnings
+    assert any(f"{folder / 'search'} not evaluated" in w for w in result.warnings), result.warnings
+    assert json.loads(result.path.read_text())["warnings"] == result.warnings  # the saved results say so too
+    with pytest.raises(InputError, match="Stopped before any example"):
+        evaluate(tiny("similarity"), "similarity", sample, "", 6, stop=stop)  # already set: nothing ran
 
 
 def test_bad_requests_are_input_errors(tiny, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -328,12 +329,17 @@ def predict_all(
     progress: ProgressFn | None,
     warnings: list[str],
     models_first: str = "",
+    stop: threading.Event | None = None,
 ) -> tuple[list[int], list[Any], list[Any]]:
-    """(row numbers, references, predictions) of the rows `model` could answer; rows it could not are warned."""
+    """(row numbers, references, predictions) of the rows `model` could answer; rows it could not are warned.
+
+    Once `stop` is set it ends before the next row: what was predicted so far is returned."""
     kept, references, predictions = [], [], []
     failures: list[str] = []
     name = model or ctx.for_task(task.key).configured_model().source
     for number, row in enumerate(dataset.rows):
+        if stop is not None and stop.is_set():
+            break
         if progress is not None:
             progress((number, len(dataset.rows)), desc=f"{name}: example {number + 1} of {len(dataset.rows)}")
         try:
@@ -364,8 +370,12 @@ def evaluate(
     models: str = "",
     limit: int = DEFAULT_LIMIT,
     progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
 ) -> Evaluation:
-    """Each model's metrics on the first `limit` rows of the dataset, with 95 % intervals; saved under data_path."""
+    """Each model's metrics on the first `limit` rows of the dataset, with 95 % intervals; saved under data_path.
+
+    Setting `stop` (the tab's Stop button) ends it before the next example: the metrics are then on the
+    examples done so far, a warning says how many, and models not yet started are left out."""
     spec = check_task(task)
     refs = parse_models(models)
     rows = check_limit(limit)
@@ -375,25 +385,46 @@ def evaluate(
         dataset, spec.columns, rows, needs_files=spec.needs_files, max_bytes=ctx.settings.max_upload_bytes
     )
     try:
-        return _evaluate(ctx, spec, data, refs, progress)
+        return _evaluate(ctx, spec, data, refs, progress, stop)
     finally:
         data.remove_files()
         if "corpus_file" in data.extras:
             shutil.rmtree(Path(data.extras["corpus_file"]).parent, ignore_errors=True)
 
 
+def _not_started(refs: list[str]) -> str:
+    return f"Stopped: {', '.join(ref or 'the task model' for ref in refs)} not evaluated."
+
+
 def _evaluate(
-    ctx: TaskContext, spec: EvalTask, data: Dataset, refs: list[str], progress: ProgressFn | None
+    ctx: TaskContext,
+    spec: EvalTask,
+    data: Dataset,
+    refs: list[str],
+    progress: ProgressFn | None,
+    stop: threading.Event | None = None,
 ) -> Evaluation:
     warnings = list(data.warnings)
     metric_rows: list[list[Any]] = []
     example_rows: list[list[Any]] = []
     seconds: dict[str, float] = {}
-    for model in refs:
+    for index, model in enumerate(refs):
         name = model or str(ctx.for_task(spec.key).configured_model())
+        if stop is not None and stop.is_set() and index:  # stopped during the model before: the rest wait
+            warnings.append(_not_started(refs[index:]))
+            break
         started = time.perf_counter()
-        kept, references, predictions = predict_all(ctx, spec, data, model, progress, warnings, refs[0])
+        kept, references, predictions = predict_all(ctx, spec, data, model, progress, warnings, refs[0], stop)
         seconds[name] = time.perf_counter() - started
+        if stop is not None and stop.is_set():
+            if not kept:
+                if not metric_rows:
+                    raise InputError("Stopped before any example was evaluated: nothing to report.")
+                warnings.append(_not_started(refs[index:]))
+                break
+            warnings.append(
+                f"Stopped: {name} answered {len(kept)} of {len(data.rows)} examples; its metrics are on those."
+            )
         for metric, function in spec.metrics.items():
             estimate = m.bootstrap(function, references, predictions)
             if math.isnan(estimate.value):
