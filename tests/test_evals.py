@@ -86,6 +86,33 @@ def test_bootstrap_statistics_give_the_library_value_on_every_resample(metric, r
         assert score(counts @ rows) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("metric", [m.spearman, m.pearson])
+def test_correlations_on_all_resamples_at_once_equal_scipy_on_each(metric) -> None:
+    """The vectorised bootstrap of a correlation gives scipy's value on every resample (NaN where constant)."""
+    generator = np.random.default_rng(3)
+    picks = generator.integers(0, len(SCORES), (50, len(SCORES)))
+    picks[0] = 0  # one resample of a single repeated row: a constant sample, undefined
+    values = m.RESAMPLED[metric](np.array(SCORES)[picks], np.array(COSINES)[picks])
+    for row, value in zip(picks, values, strict=True):
+        expected = metric(_resample(SCORES, row), _resample(COSINES, row))
+        if math.isnan(expected):
+            assert math.isnan(value)
+        else:
+            assert value == pytest.approx(expected, abs=1e-6)
+    assert math.isnan(values[0])
+
+
+def test_recall_and_mrr_are_means_with_per_row_statistics() -> None:
+    from apps.evals.evaluate import EVAL_TASKS
+
+    metrics = EVAL_TASKS["search"].metrics
+    ranks = [1, 3, 0, 12, 2]
+    assert metrics["recall@1"]([None] * 5, ranks) == pytest.approx(1 / 5)
+    assert metrics["recall@10"]([None] * 5, ranks) == pytest.approx(3 / 5)
+    assert metrics["mrr"]([None] * 5, ranks) == pytest.approx((1 + 1 / 3 + 0 + 1 / 12 + 1 / 2) / 5)
+    assert all(metric in m.STATS for metric in metrics.values())  # bootstrapped from sums, not re-called
+
+
 def test_bootstrap_interval_holds_the_value_and_one_row_is_undefined_not_a_crash() -> None:
     estimate = m.bootstrap(m.chrf, REFERENCES, PREDICTIONS)
     assert estimate.low <= estimate.value <= estimate.high and estimate.n == 5
@@ -195,10 +222,10 @@ def tiny(tiny_settings, tmp_path_factory):
     return lambda key: tiny_context(key, settings, manager)
 
 
-@pytest.mark.parametrize("task", ["similarity", "search", "chat", "image_classification", "asr"])
+@pytest.mark.parametrize("task", ["similarity", "search", "chat", "image_classification", "asr", "perplexity"])
 def test_sample_datasets_evaluate_on_tiny_models(tiny, task: str) -> None:
     spec = EVAL_TASKS[task]
-    result = evaluate(tiny(task), task, ASSETS / "evals" / spec.sample, "", 3)
+    result = evaluate(tiny(spec.task), task, ASSETS / "evals" / spec.sample, "", 3)
     assert list(result.metrics.columns) == ["model", "metric", "value", "ci_low", "ci_high", "n"]
     assert set(result.metrics["metric"]) == set(spec.metrics)
     n = min(3, result.metrics["n"].max())
@@ -227,26 +254,53 @@ def test_two_models_give_rows_for_each(tiny, tiny_models_file: Path) -> None:
     assert result.metrics["model"].nunique() == 2 and len(result.examples) == 8
 
 
-def test_stop_ends_before_the_next_example_and_reports_on_the_examples_done(tiny, tiny_models_file: Path) -> None:
+@pytest.mark.parametrize(
+    "task, sample, done", [("translation", "translation.csv", 3), ("similarity", "similarity.csv", 8)]
+)
+def test_stop_ends_before_the_next_rows_and_reports_on_the_examples_done(
+    tiny, tiny_models_file: Path, task: str, sample: str, done: int
+) -> None:
+    """Translation goes one row at a time (Stop during the third: 3 done); similarity batches, MAX_BATCH rows
+    at a time (Stop during the first batch: 8 done)."""
     folder = tiny_models_file.parent
     stop = threading.Event()
     seen: list[str] = []
 
-    def progress(value, desc: str = "") -> None:  # called before each example: the third one sets Stop
+    def progress(value, desc: str = "") -> None:  # called before each row, or each batch of rows
         seen.append(desc)
-        if len(seen) == 3:
+        if len(seen) == (3 if task == "translation" else 1):
             stop.set()
 
-    models = f"{folder / 'similarity'}\n{folder / 'search'}"
-    sample = ASSETS / "evals" / "similarity.csv"
-    result = evaluate(tiny("similarity"), "similarity", sample, models, 6, progress, stop=stop)
-    assert len(result.examples) == 3 and set(result.metrics["n"]) == {3}  # the example under way finished
+    second = folder / ("search" if task == "similarity" else "summarization")  # a model never started
+    models = f"{folder / task}\n{second}"
+    result = evaluate(tiny(task), task, ASSETS / "evals" / sample, models, 16, progress, stop=stop)
+    rows = len(read_dataset(ASSETS / "evals" / sample, EVAL_TASKS[task].columns, 16).rows)
+    assert len(result.examples) == done and set(result.metrics["n"]) == {done}  # the rows under way finished
     assert result.metrics["model"].nunique() == 1
-    assert any("answered 3 of 6 examples" in w for w in result.warnings), result.warnings
-    assert any(f"{folder / 'search'} not evaluated" in w for w in result.warnings), result.warnings
+    assert any(f"answered {done} of {rows} examples" in w for w in result.warnings), result.warnings
+    assert any(f"{second} not evaluated" in w for w in result.warnings), result.warnings
     assert json.loads(result.path.read_text())["warnings"] == result.warnings  # the saved results say so too
     with pytest.raises(InputError, match="Stopped before any example"):
-        evaluate(tiny("similarity"), "similarity", sample, "", 6, stop=stop)  # already set: nothing ran
+        evaluate(tiny(task), task, ASSETS / "evals" / sample, "", 6, stop=stop)  # already set: nothing ran
+
+
+def test_a_batching_task_shares_forward_passes_and_keeps_row_order(tiny) -> None:
+    from apps.tasks.similarity import ENCODE_BATCHES
+
+    sample = ASSETS / "evals" / "similarity.csv"
+    batches, items = ENCODE_BATCHES.batches, ENCODE_BATCHES.items
+    result = evaluate(tiny("similarity"), "similarity", sample, "", 16)
+    assert ENCODE_BATCHES.items - items == 16 and ENCODE_BATCHES.batches - batches < 16  # rows went together
+    one_by_one = [
+        float(tiny("similarity").run_task("similarity", f"{a}\n{b}").matrix[0, 1])
+        for a, b in zip(result.examples["input"], read_pairs(sample), strict=False)
+    ]
+    assert list(result.examples["prediction"]) == pytest.approx(one_by_one, abs=1e-5)  # each row its own answer
+
+
+def read_pairs(sample: Path) -> list[str]:
+    with sample.open(newline="", encoding="utf-8") as file:
+        return [row["sentence2"] for row in csv.DictReader(file)][:16]
 
 
 def test_bad_requests_are_input_errors(tiny, tmp_path: Path) -> None:
@@ -293,3 +347,67 @@ def test_real_smollm2_answers_the_sample_questions(real_context) -> None:
     result = evaluate(real_context("chat"), "chat", ASSETS / "evals" / "chat.csv", "", 100)
     contains = result.metrics.set_index("metric").loc["contains"]
     assert contains["n"] == 8 and contains["value"] >= 0.5, result.examples[["prediction", "reference"]]
+
+
+# -- perplexity -------------------------------------------------------------------------------------
+
+
+def test_perplexity_is_transformers_own_loss_on_each_text(tiny) -> None:
+    """Per text, exp(the causal LM loss transformers computes itself); the corpus value pools the tokens."""
+    import torch
+
+    context = tiny("chat")
+    result = evaluate(context, "perplexity", ASSETS / "evals" / "perplexity.csv", "", 4)  # the rows with no prompt
+    assert len(result.examples) == 4
+    with context.for_task("chat").use() as engine:
+        tokenizer, model = engine.tokenizer, engine.model
+        total, tokens = 0.0, 0
+        for text, score in zip(result.examples["input"], result.examples["score"], strict=True):
+            ids = torch.tensor([engine.start_ids() + tokenizer(text, add_special_tokens=False)["input_ids"]])
+            with torch.no_grad():
+                loss = float(model(ids, labels=ids).loss)  # mean NLL of every token after the first
+            assert score == pytest.approx(math.exp(loss), rel=1e-4)
+            total, tokens = total + loss * (ids.shape[1] - 1), tokens + ids.shape[1] - 1
+    value = result.metrics.set_index("metric").loc["perplexity"]
+    assert value["value"] == pytest.approx(math.exp(total / tokens), rel=1e-4)
+    assert value["ci_low"] <= value["value"] <= value["ci_high"]
+
+
+def test_perplexity_bootstrap_sums_give_the_metric_on_every_resample() -> None:
+    likelihoods = [(-12.5, 5), (-30.0, 9), (-4.25, 2), (-18.0, 7)]
+    rows, score = m.STATS[m.perplexity]([""] * 4, likelihoods)
+    generator = np.random.default_rng(5)
+    for _ in range(20):
+        picks = generator.integers(0, 4, 4)
+        counts = np.bincount(picks, minlength=4).astype(float)
+        expected = m.perplexity([""] * 4, _resample(likelihoods, picks))
+        assert score(counts @ rows) == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_remote_chat_model_cannot_be_scored_and_says_why() -> None:
+    from apps.shared.chat_engine import text_likelihood
+
+    class Remote:
+        name, engine, context_length = "org/remote-model", "remote", 4096
+
+    with pytest.raises(InputError, match="gives no token probabilities"):
+        text_likelihood(Remote(), "Some text.")
+
+
+@pytest.mark.real
+def test_real_smollm2_finds_fluent_text_likelier_than_the_same_words_shuffled(real_context, tmp_path: Path) -> None:
+    import random
+
+    fluent = [line for line in (ASSETS / "evals" / "perplexity.csv").read_text().splitlines()[1:5]]
+    texts = [line.lstrip(",").strip('"') for line in fluent]
+    shuffled = []
+    for text in texts:
+        words = text.split()
+        random.Random(1).shuffle(words)
+        shuffled.append(" ".join(words))
+    scores = {}
+    for name, rows in (("fluent", texts), ("shuffled", shuffled)):
+        path = _csv(tmp_path / f"{name}.csv", ["text"], [[text] for text in rows])
+        result = evaluate(real_context("chat"), "perplexity", path, "", 10)
+        scores[name] = result.metrics.set_index("metric").loc["perplexity", "value"]
+    assert 1 < scores["fluent"] < 60 and scores["shuffled"] > 3 * scores["fluent"], scores

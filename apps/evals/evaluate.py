@@ -13,7 +13,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from apps.core.manager import ProgressFn
 from apps.core.spec import TaskContext
 from apps.evals import metrics as m
 from apps.evals.datasets import Dataset, read_dataset
+from apps.shared.batching import MAX_BATCH
+from apps.shared.chat_engine import text_likelihood
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -53,6 +56,14 @@ class EvalTask:
     reference: Callable[[dict[str, str]], Any] = lambda row: row["reference"]
     needs_files: bool = False
     sample: str = ""  # the sample dataset under assets/evals/
+    batches: bool = False  # the task shares forward passes between concurrent calls: rows are sent together
+    uses: str = ""  # the registry task whose models are evaluated, when it is not `key` (perplexity: chat)
+    shows: Callable[[Any], Any] = lambda prediction: prediction  # a prediction as the examples table shows it
+
+    @property
+    def task(self) -> str:
+        """The registry task whose model (configured, or the ones asked for) is evaluated."""
+        return self.uses or self.key
 
 
 def _one_line(text: str) -> str:
@@ -140,19 +151,25 @@ def _chat(ctx: TaskContext, dataset: Dataset, row: dict[str, str], model: str) -
     return ctx.run_task("chat", row["prompt"], max_new_tokens=CHAT_MAX_NEW_TOKENS, temperature=0.0, model=model).text
 
 
+def _likelihood(ctx: TaskContext, dataset: Dataset, row: dict[str, str], model: str) -> tuple[float, int]:
+    """(Σ ln p, tokens) of the row's text under the chat model (as its reply to the row's prompt, if any)."""
+    with ctx.for_task("chat").use(model) as engine:
+        return text_likelihood(engine, row["text"], (row.get("prompt") or "").strip())
+
+
+def _row_perplexity(reference: Any, prediction: tuple[float, int]) -> float:
+    return m.perplexity([reference], [prediction])
+
+
 def _label(row: dict[str, str]) -> str:
     return " ".join(row["label"].split())
 
 
 def _hit_at(k: int) -> m.Metric:
-    def recall(references: Sequence[Any], ranks: Sequence[int]) -> float:
-        return m.mean(references, [1.0 if 0 < rank <= k else 0.0 for rank in ranks])
-
-    return recall
+    return m.mean_of(lambda reference, rank: 1.0 if 0 < rank <= k else 0.0)
 
 
-def _mrr(references: Sequence[Any], ranks: Sequence[int]) -> float:
-    return m.mean(references, [1.0 / rank if rank > 0 else 0.0 for rank in ranks])
+_mrr = m.mean_of(lambda reference, rank: 1.0 / rank if rank > 0 else 0.0)
 
 
 def _same(reference: str, prediction: str) -> float:
@@ -183,6 +200,7 @@ EVAL_TASKS: dict[str, EvalTask] = {
             "sentence1",
             reference=_number,
             sample="similarity.csv",
+            batches=True,
         ),
         EvalTask(
             "search",
@@ -243,6 +261,7 @@ EVAL_TASKS: dict[str, EvalTask] = {
             reference=_label,
             needs_files=True,
             sample="image_classification.zip",
+            batches=True,
         ),
         EvalTask(
             "vqa",
@@ -272,6 +291,18 @@ EVAL_TASKS: dict[str, EvalTask] = {
             ("contains", _row_contains),
             "prompt",
             sample="chat.csv",
+        ),
+        EvalTask(
+            "perplexity",
+            ("text",),
+            _likelihood,
+            {"perplexity": m.perplexity},
+            ("perplexity", _row_perplexity),
+            "text",
+            reference=lambda row: "",  # a text is scored on its own: there is no reference to compare with
+            sample="perplexity.csv",
+            uses="chat",
+            shows=lambda likelihood: f"{likelihood[1]} tokens, Σ ln p = {likelihood[0]:.3f}",
         ),
     )
 }
@@ -333,31 +364,45 @@ def predict_all(
 ) -> tuple[list[int], list[Any], list[Any]]:
     """(row numbers, references, predictions) of the rows `model` could answer; rows it could not are warned.
 
-    Once `stop` is set it ends before the next row: what was predicted so far is returned."""
+    A task that batches (`EvalTask.batches`) gets its rows MAX_BATCH at a time, from as many threads, so
+    they share its forward passes; the others one by one. Once `stop` is set it ends before the next rows:
+    what was predicted so far is returned."""
     kept, references, predictions = [], [], []
     failures: list[str] = []
-    name = model or ctx.for_task(task.key).configured_model().source
-    for number, row in enumerate(dataset.rows):
-        if stop is not None and stop.is_set():
-            break
-        if progress is not None:
-            progress((number, len(dataset.rows)), desc=f"{name}: example {number + 1} of {len(dataset.rows)}")
+    name = model or ctx.for_task(task.task).configured_model().source
+    rows = dataset.rows
+    size = MAX_BATCH if task.batches else 1
+
+    def attempt(row: dict[str, str]) -> tuple[Any, ShowcaseError | None]:
         try:
-            reference = task.reference(row)
-        except InputError as exc:  # the dataset's fault, the same for every model: said once
-            if model == models_first:
-                warnings.append(f"Example {number + 1}: {exc}; skipped.")
-            continue
-        try:
-            prediction = task.predict(ctx, dataset, row, model)
+            return task.predict(ctx, dataset, row, model), None
         except ShowcaseError as exc:
-            failures.append(str(exc))
-            if len(failures) <= 5:
-                warnings.append(f"{name}, example {number + 1}: {exc}")
-            continue
-        kept.append(number)
-        references.append(reference)
-        predictions.append(prediction)
+            return None, exc
+
+    with ThreadPoolExecutor(max_workers=size, thread_name_prefix="evaluate") as pool:
+        for start in range(0, len(rows), size):
+            if stop is not None and stop.is_set():
+                break
+            if progress is not None:
+                progress((start, len(rows)), desc=f"{name}: example {start + 1} of {len(rows)}")
+            chunk = []
+            for number in range(start, min(start + size, len(rows))):
+                try:
+                    chunk.append((number, task.reference(rows[number])))
+                except InputError as exc:  # the dataset's fault, the same for every model: said once
+                    if model == models_first:
+                        warnings.append(f"Example {number + 1}: {exc}; skipped.")
+            outcomes = pool.map(attempt, [rows[number] for number, _ in chunk]) if size > 1 else None
+            for number, reference in chunk:
+                prediction, error = next(outcomes) if outcomes is not None else attempt(rows[number])
+                if error is not None:
+                    failures.append(str(error))
+                    if len(failures) <= 5:
+                        warnings.append(f"{name}, example {number + 1}: {error}")
+                    continue
+                kept.append(number)
+                references.append(reference)
+                predictions.append(prediction)
     if not kept and failures:
         raise InputError(f"{name} answered none of the examples: {failures[0]}")
     return kept, references, predictions
@@ -379,8 +424,8 @@ def evaluate(
     spec = check_task(task)
     refs = parse_models(models)
     rows = check_limit(limit)
-    if spec.key not in ctx.specs:
-        raise InputError(f"This app has no {spec.key} task to evaluate.")
+    if spec.task not in ctx.specs:
+        raise InputError(f"This app has no {spec.task} task to evaluate.")
     data = read_dataset(
         dataset, spec.columns, rows, needs_files=spec.needs_files, max_bytes=ctx.settings.max_upload_bytes
     )
@@ -409,7 +454,7 @@ def _evaluate(
     example_rows: list[list[Any]] = []
     seconds: dict[str, float] = {}
     for index, model in enumerate(refs):
-        name = model or str(ctx.for_task(spec.key).configured_model())
+        name = model or str(ctx.for_task(spec.task).configured_model())
         if stop is not None and stop.is_set() and index:  # stopped during the model before: the rest wait
             warnings.append(_not_started(refs[index:]))
             break
@@ -434,7 +479,7 @@ def _evaluate(
         for number, reference, prediction in zip(kept, references, predictions, strict=True):
             row = data.rows[number]
             shown = row[spec.input_column] if spec.input_column != "file_name" else row.get("original_file", "")
-            example_rows.append([name, shown, reference, prediction, float(score(reference, prediction))])
+            example_rows.append([name, shown, reference, spec.shows(prediction), float(score(reference, prediction))])
     metrics_frame = pd.DataFrame(metric_rows, columns=METRIC_COLUMNS)
     examples_frame = pd.DataFrame(example_rows, columns=EXAMPLE_COLUMNS)
     path = save(ctx, spec.key, metrics_frame, examples_frame, warnings, seconds)

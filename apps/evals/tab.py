@@ -53,7 +53,7 @@ def build_tab(ctx: TabContext) -> None:
     examples = gr.Dataframe(label="Examples", interactive=False, wrap=True, elem_id="evals-examples")
     results = gr.File(label="Results (JSON)", interactive=False, elem_id="evals-results")
     gr.Examples(
-        [[key, ctx.asset(f"evals/{spec.sample}")] for key, spec in EVAL_TASKS.items() if key in ctx.specs],
+        [[key, ctx.asset(f"evals/{spec.sample}")] for key, spec in EVAL_TASKS.items() if spec.task in ctx.specs],
         inputs=[task, dataset],
     )
 

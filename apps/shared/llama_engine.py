@@ -29,6 +29,7 @@ from apps.core.errors import InputError, ModelUnavailable
 from apps.core.manager import LoadRequest
 from apps.core.weights import gguf_metadata
 from apps.shared.chat_engine import (
+    DOCUMENT_SEPARATOR,
     GenerationSettings,
     GenerationStats,
     Message,
@@ -127,6 +128,41 @@ class LlamaChat:
 
     def stream(self, input_ids: list[int], settings: GenerationSettings, stats: GenerationStats) -> Iterator[str]:
         return _stream(self, input_ids, settings, stats)
+
+    def text_ids(self, text: str) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def start_ids(self) -> list[int]:
+        """What a plain text follows: the document separator where the vocabulary has it (DOCUMENT_SEPARATOR),
+        else the beginning-of-text token, else end-of-text."""
+        separator = self.llama.tokenize(DOCUMENT_SEPARATOR.encode(), add_bos=False, special=True)
+        if len(separator) == 1:
+            return separator
+        bos = self.llama.token_bos()
+        return [bos if bos >= 0 else self.llama.token_eos()]
+
+    def log_likelihood(self, context_ids: list[int], continuation_ids: list[int]) -> float:
+        """Σ ln p(continuation token | everything before it), a token at a time.
+
+        A context made without `logits_all` keeps only the last position's logits, so each continuation token
+        is scored from the logits after the one before, then fed in: the context's KV cache serves them all.
+        """
+        import llama_cpp
+        import numpy as np
+
+        total = 0.0
+        with self.lock:
+            llama = self.llama
+            llama.reset()
+            llama.eval(context_ids)
+            for number, token in enumerate(continuation_ids):
+                pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
+                logits = np.ctypeslib.as_array(pointer, shape=(llama.n_vocab(),)).astype(np.float64)
+                peak = logits.max()
+                total += float(logits[token] - peak - np.log(np.exp(logits - peak).sum()))
+                if number + 1 < len(continuation_ids):
+                    llama.eval([token])
+        return total
 
     def _render_ids(self, messages: list[Message]) -> list[int]:
         if not self.chat_template:
