@@ -86,6 +86,20 @@ def test_bootstrap_statistics_give_the_library_value_on_every_resample(metric, r
         assert score(counts @ rows) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize(
+    "metric, references, predictions",
+    [(m.accuracy, LABELS, GUESSES), (m.macro_f1, LABELS, GUESSES), (m.contains, REFERENCES, PREDICTIONS)],
+)
+def test_scores_of_all_resamples_at_once_equal_each_one_alone(metric, references, predictions) -> None:
+    rows, score = m.STATS[metric](references, predictions)
+    assert score.all_at_once
+    counts = np.random.default_rng(2).multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=30)
+    counts[0] = 0
+    counts[0, 3] = len(rows)  # one row drawn every time (macro-F1 over a single label)
+    totals = counts.astype(float) @ rows
+    assert list(score(totals)) == pytest.approx([score(total) for total in totals], abs=1e-12, nan_ok=True)
+
+
 @pytest.mark.parametrize("metric", [m.spearman, m.pearson])
 def test_correlations_on_all_resamples_at_once_equal_scipy_on_each(metric) -> None:
     """The vectorised bootstrap of a correlation gives scipy's value on every resample (NaN where constant)."""
@@ -411,3 +425,15 @@ def test_real_smollm2_finds_fluent_text_likelier_than_the_same_words_shuffled(re
         result = evaluate(real_context("chat"), "perplexity", path, "", 10)
         scores[name] = result.metrics.set_index("metric").loc["perplexity", "value"]
     assert 1 < scores["fluent"] < 60 and scores["shuffled"] > 3 * scores["fluent"], scores
+
+
+def test_the_bench_compares_evaluating_with_a_bare_loop_of_task_calls() -> None:
+    from bench.evals import measure, report
+
+    rows = measure(rounds=1, limit=10, quick=True, only=["similarity", "image_classification"])
+    assert [(row.task, row.kit, row.examples) for row in rows] == [
+        ("similarity", "tiny", 10),
+        ("image_classification", "tiny", 10),
+    ]
+    assert all(row.evaluate_s > 0 and row.bare_s > 0 for row in rows)
+    assert "| similarity | tiny | 10 |" in report(rows)

@@ -134,10 +134,22 @@ def macro_f1(references: Sequence[str], predictions: Sequence[str]) -> float:
 Stats = Callable[[Sequence[Any], Sequence[Any]], tuple[np.ndarray, Callable[[np.ndarray], float]]]
 
 
+def _all_at_once(score: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
+    """Mark a statistics score that takes every resample's totals at once (a 2-D array → one value per row)
+    as well as one total (1-D → a float): the bootstrap then makes one numpy call, not one per resample."""
+
+    def scored(total: np.ndarray) -> Any:
+        value = score(total)
+        return float(value) if np.ndim(value) == 0 else value
+
+    scored.all_at_once = True  # type: ignore[attr-defined]
+    return scored
+
+
 def _mean_stats(score: Callable[[Any, Any], float]) -> Stats:
     def stats(references: Sequence[Any], predictions: Sequence[Any]) -> tuple[np.ndarray, Callable]:
         rows = np.array([[score(r, p), 1.0] for r, p in zip(references, predictions, strict=True)])
-        return rows, lambda total: total[0] / total[1]
+        return rows, _all_at_once(lambda total: total[..., 0] / total[..., 1])
 
     return stats
 
@@ -179,12 +191,14 @@ def _f1_stats(references: Sequence[str], predictions: Sequence[str]) -> tuple[np
         rows.append(tp + fp + fn)
     count = len(labels)
 
-    def f1(total: np.ndarray) -> float:
-        tp, fp, fn = total[:count], total[count : 2 * count], total[2 * count :]
+    @_all_at_once
+    def f1(total: np.ndarray) -> Any:
+        tp, fp, fn = total[..., :count], total[..., count : 2 * count], total[..., 2 * count :]
         present = (tp + fn) > 0  # labels of this resample's references, as sklearn's labels=set(references)
         denominator = 2 * tp + fp + fn
         scores = np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), 0.0)
-        return float(scores[present].mean()) if present.any() else math.nan
+        labels = present.sum(axis=-1)
+        return np.where(labels > 0, (scores * present).sum(axis=-1) / np.maximum(labels, 1), math.nan)
 
     return np.array(rows, dtype=float), f1
 
@@ -293,7 +307,11 @@ def bootstrap(
         if stats is not None:
             rows, score = stats(references, predictions)
             counts = generator.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(float)
-            values = [_finite(score(total)) for total in counts @ rows]
+            totals = counts @ rows
+            if getattr(score, "all_at_once", False):
+                values = [_finite(value) for value in score(totals)]
+            else:
+                values = [_finite(score(total)) for total in totals]
         elif metric in RESAMPLED:
             count = max(100, min(samples, BOOTSTRAP_WORK // n))
             picks = generator.integers(0, n, (count, n))
