@@ -19,13 +19,13 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+from bench.pipelines import timed  # noqa: E402  (the same stopwatch as the pipelines bench)
+
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
@@ -100,12 +100,6 @@ def enlarged(sample: Path, rows: int, folder: Path) -> Path:
     else:
         raise ValueError(f"cannot enlarge {sample.name}")
     return target
-
-
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def models_for(quick: bool) -> tuple[dict[str, str], tuple[Path, ...]]:
