@@ -130,7 +130,7 @@ def measure(rounds: int = 5, limit: int = 48, quick: bool = False, only: list[st
     from apps.evals.evaluate import EVAL_TASKS, _search_corpus, evaluate
     from bench.kits import tiny_kit
 
-    kit = tiny_kit(list(TASKS))
+    kit = tiny_kit()  # the whole kit (reused): see tiny_models.build_kit
     real, folders = models_for(quick)
     settings = Settings(
         models_file=kit.models_file,

@@ -60,6 +60,15 @@ def test_tiny_kit_builds_every_task(tiny_models_file: Path) -> None:
     assert set(built) == set(load_builders())
 
 
+def test_building_part_of_the_shared_kit_keeps_every_task_in_its_models_file(tiny_models_file: Path) -> None:
+    """A bench that builds a few tasks once rewrote the shared models.toml with only those, under a test
+    session that read it later: tts and summarization then fell back to Hub ids (offline: refused)."""
+    from tiny_models import build_kit
+
+    assert build_kit(tiny_models_file.parent, ["similarity"]) == tiny_models_file
+    assert set(tomllib.loads(tiny_models_file.read_text())) == set(load_builders())
+
+
 def test_readme_documents_every_endpoint_and_setting() -> None:
     for spec in TASKS:
         for name in spec.api_names:

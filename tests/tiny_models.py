@@ -45,7 +45,7 @@ def task_version(task: str) -> str:
 
 
 def build_kit(outdir: Path, tasks: list[str] | None = None) -> Path:
-    """Build (or reuse) the tiny models of `tasks` (default all) and write `outdir/models.toml`.
+    """Build (or reuse) the tiny models of `tasks` (default all) and write `outdir/models.toml` (every current one).
 
     A model is rebuilt only when its builder's code changed. A builder that fails is reported in
     `outdir/failures.json` (and on stderr) and left out, so one broken builder does not stop the
@@ -79,6 +79,13 @@ def build_kit(outdir: Path, tasks: list[str] | None = None) -> Path:
             built[task] = {"version": version, "entry": entries[task]}
         stamp.write_text(json.dumps(built, indent=1))
         (outdir / "failures.json").write_text(json.dumps(failures, indent=1))
+        # The folder and its models.toml are shared by every run and process: building a few tasks must not
+        # shrink the file under a test session that read its path for all of them, so it lists every task
+        # whose cached build is current, not only those asked for.
+        for task in BUILDERS:
+            cached = built.get(task)
+            if task not in entries and cached and cached["version"] == task_version(task) and (outdir / task).exists():
+                entries[task] = cached["entry"]
         lines = []
         for task, entry in entries.items():
             lines.append(f"[{task}]")
