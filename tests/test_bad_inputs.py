@@ -308,6 +308,19 @@ CASES: dict[str, list[Case]] = {
             also={"dataset": None},
             error="Could not reach the Hugging Face Hub",
         ),
+        *slider_cases("epochs", 0, 1000, "Epochs (0 = train for the steps above)"),
+        *slider_cases("gradient_accumulation", 1, 256, "Gradient accumulation (batches per step)"),
+        *slider_cases("lora_dropout", 0, 0.9, "LoRA dropout"),
+        # "" (and blank) = all-linear.
+        *text_cases(
+            "target_modules", None, None, "Target modules are 1,000,000 characters", accept=ANSWERS["/finetune"]
+        ),
+        Case("target_modules", "not a layer", "no_such_proj", error="No layer of this model is named no_such_proj"),
+        Case("target_modules", "not a name", "q_proj; rm -rf", error="Target modules must be `all-linear` or layer"),
+        *slider_cases("validation_fraction", 0, 0.5, "Validation fraction"),
+        *slider_cases("seed", 0, 100_000, "Seed"),
+        Case("long_rows", "unknown choice", "shorten", error="not in the list of choices"),
+        Case("long_rows", "refused", "refuse", also={"max_length": 16}, error="longer than the max length of 16"),
     ],
     "/finetune_status": [],
     "/finetune_stop": [],

@@ -255,10 +255,23 @@ def finetune(app_page, panel) -> None:
     click_example(panel)
     panel.get_by_label("number input for Steps", exact=True).fill("2")
     panel.get_by_label("number input for LoRA r", exact=True).fill("2")
-    submit(panel, "Train")
-    has_text(app_page, "#finetune-summary", "done, step 2 of 2")
     from playwright.sync_api import expect
 
+    panel.locator("#finetune-more").get_by_text("More settings").click()
+    # The accordion renders its content as it opens: type into the box once it is there and keeps what was typed.
+    accumulation = panel.get_by_label("number input for Gradient accumulation (batches per step)", exact=True)
+    expect(accumulation).to_be_visible(timeout=WAIT)
+    accumulation.fill("2")
+    accumulation.press("Tab")
+    expect(accumulation).to_have_value("2", timeout=WAIT)
+    has_text(app_page, "#finetune-command", "--gradient-accumulation 2")
+    targets = panel.locator("#finetune-targets textarea")
+    targets.fill("q_proj, v_proj")
+    targets.press("Tab")
+    # The command line shown is the one for these settings.
+    has_text(app_page, "#finetune-command", "--gradient-accumulation 2 --target-modules q_proj,v_proj")
+    submit(panel, "Train")
+    has_text(app_page, "#finetune-summary", "done, step 2 of 2")
     expect(app_page.locator("#finetune-adapter textarea")).to_have_value(
         re.compile(r"\+adapter:quillby-fact$"), timeout=WAIT
     )

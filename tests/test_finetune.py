@@ -124,6 +124,47 @@ def test_adapter_names_and_refs():
         ModelRef.parse("org/model+adapter:../../etc")
 
 
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"lora_dropout": 0.95}, "LoRA dropout must be between 0 and 0.9"),
+        ({"lora_dropout": float("nan")}, "LoRA dropout must be between"),
+        ({"validation_fraction": 0.6}, "validation fraction must be between 0 and 0.5"),
+        ({"epochs": -1}, "Epochs must be between 0 and 1000"),
+        ({"gradient_accumulation": 0}, "gradient accumulation must be between 1 and 256"),
+        ({"seed": -3}, "seed must be between"),
+        ({"seed": 1.5}, "seed must be a whole number"),
+        ({"target_modules": "q_proj; rm -rf /"}, "not `q_proj;`"),
+        ({"target_modules": "all-linear,q_proj"}, "Target modules must be `all-linear` or layer names"),
+        ({"target_modules": ["q_proj"]}, "Target modules must be text"),
+        ({"long_rows": "shorten"}, "Long rows must be `truncate` or `refuse`"),
+        ({"warmup": 3}, "Unknown training setting `warmup`"),
+    ],
+)
+def test_more_settings_are_checked(values, message):
+    from apps.finetune.training import TrainingConfig
+
+    with pytest.raises(InputError, match=message):
+        TrainingConfig.checked(name="ok", **values)
+
+
+def test_more_settings_as_peft_and_the_trainer_take_them():
+    from apps.finetune.training import TrainingConfig
+
+    config = TrainingConfig.checked(name="ok", target_modules=" q_proj, v_proj  q_proj ", long_rows="Refuse", seed="7")
+    assert (config.target_modules, config.modules, config.long_rows, config.seed) == (
+        "q_proj,v_proj",
+        ["q_proj", "v_proj"],
+        "refuse",
+        7,
+    )
+    assert TrainingConfig.checked(name="ok", target_modules="  ").modules == "all-linear"  # blank: the default
+    # Steps, or enough optimizer steps for the epochs: 10 rows, batch 2 × accumulation 2 = 3 steps a pass.
+    assert TrainingConfig.checked(name="ok", steps=7).total_steps(10) == 7
+    assert TrainingConfig.checked(name="ok", epochs=2, batch_size=2, gradient_accumulation=2).total_steps(10) == 6
+    assert TrainingConfig.checked(name="ok", epochs=0.5, batch_size=4).total_steps(10) == 2
+
+
 # -- the tiny chat model: plumbing ---------------------------------------------------------------
 
 
@@ -256,6 +297,59 @@ def test_tiny_training_saves_adapter_and_chat_uses_it(tiny_ctx, tmp_path):
     assert answer.text and training.current_job().state == "done"
     with pytest.raises(InputError, match="no adapter `missing`"):
         tiny_ctx.run_task("chat", "hello", [], "", 4, 0.0, 1.0, 1.0, f"{saved['base']}+adapter:missing")
+
+
+def test_epochs_accumulation_and_chosen_layers_shape_the_run(tiny_ctx, tmp_path):
+    """Two epochs of 4 training rows at batch 1 × accumulation 2 = 4 steps; LoRA only on q_proj and v_proj, with
+    the parameter count the memory check uses; no validation rows when the fraction is 0."""
+    from peft import PeftConfig
+
+    from apps.finetune import task, training
+
+    data = write(tmp_path / "d.jsonl", jsonl(PAIRS))
+    options = dict(epochs=2, gradient_accumulation=2, target_modules="q_proj,v_proj", validation_fraction=0)
+    updates = list(
+        task.finetune(tiny_ctx, None, data, "layers", 99, 2e-3, 2, 4, 64, 1, "", lora_dropout=0.1, **options)
+    )
+    last = updates[-1]
+    assert last.status["state"] == "done" and (last.status["step"], last.status["steps"]) == (4, 4)
+    assert all(row[2] is None for row in last.loss)  # nothing held out
+    folder = tiny_ctx.settings.data_path / "adapters" / "layers"
+    adapter = PeftConfig.from_pretrained(str(folder))
+    assert set(adapter.target_modules) == {"q_proj", "v_proj"} and adapter.lora_dropout == 0.1
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "adapter_model.safetensors"), "pt") as weights:
+        shapes = [weights.get_slice(key).get_shape() for key in weights.keys()]  # noqa: SIM118
+    from conftest import KIT_DIR
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(KIT_DIR / "finetune"))
+    counted = training.lora_parameters(base, training.TrainingConfig.checked(name="x", lora_r=2, **options))
+    assert sum(a * b for a, b in shapes) == counted > 0
+    assert "4 of 4" in (folder / "README.md").read_text()
+
+
+def test_a_layer_the_model_lacks_is_named_with_the_ones_it_has(tiny_ctx, tmp_path):
+    from apps.finetune import task
+
+    data = write(tmp_path / "d.jsonl", jsonl(PAIRS))
+    with pytest.raises(InputError, match=r"No layer of this model is named nope_proj: its linear layers are .*q_proj"):
+        list(task.finetune(tiny_ctx, None, data, "nope", steps=2, lora_r=2, lora_alpha=4, target_modules="nope_proj"))
+
+
+def test_long_rows_truncated_or_refused_naming_them(tiny_ctx, tmp_path):
+    from apps.finetune import task
+
+    rows = [*PAIRS, {"prompt": "Tell me a story.", "response": "Once upon a time there was a cat. " * 20}]
+    data = write(tmp_path / "d.jsonl", jsonl(rows))
+    kept = task.validate(tiny_ctx, None, data, 64)
+    assert kept.truncated == [5] and "truncated: 5" in kept.summary
+    with pytest.raises(InputError, match=r"1 row longer than the max length of 64 tokens \(long rows: refuse\): row 5"):
+        task.validate(tiny_ctx, None, data, 64, long_rows="refuse")
+    assert task.validate(tiny_ctx, None, data, 4096, long_rows="refuse").truncated == []
+    with pytest.raises(InputError, match="row 5"):
+        list(task.finetune(tiny_ctx, None, data, "long", steps=2, max_length=64, long_rows="refuse"))
 
 
 def test_second_run_refused_and_stop_keeps_checkpoint(tiny_ctx, tmp_path):
@@ -404,6 +498,20 @@ def test_cli_command_is_what_the_cli_reads():
     assert (args.lora_r, args.lora_alpha, args.max_length, args.batch_size, args.model) == (8, 16, 128, 1, [])
     hub = task.cli_command("", None, "fact", 60, 0.002, 16, 32, 256, 2, "org/set:train")
     assert "--data org/set:train" in hub and "--model" not in hub
+    # The further settings appear where they differ from the defaults, and the CLI reads them back.
+    defaults = task.cli_command(
+        "", None, "fact", 60, 0.002, 16, 32, 256, 2, "", 0, 1.0, 0, "all-linear", 0.2, 0, "truncate"
+    )
+    assert defaults == task.cli_command("", None, "fact", 60, 0.002, 16, 32, 256, 2, "")
+    more = task.cli_command(
+        "", None, "fact", 60, 0.002, 16, 32, 256, 2, "", 1.5, 4.0, 0.05, "q_proj,v_proj", 0.1, 7.0, "refuse"
+    )
+    assert more.endswith(
+        "--epochs 1.5 --gradient-accumulation 4 --lora-dropout 0.05 --target-modules q_proj,v_proj "
+        "--validation-fraction 0.1 --seed 7 --long-rows refuse"
+    )
+    args = app.parse_args(more.split(" ", 2)[2].split())
+    assert [getattr(args, key) for key in task.MORE_SETTINGS] == [1.5, 4, 0.05, "q_proj,v_proj", 0.1, 7, "refuse"]
 
 
 # -- the command line: progress, Ctrl-C, and the process killed mid-run ---------------------------
@@ -462,9 +570,14 @@ def test_ctrl_c_stops_the_cli_and_keeps_the_adapter(tiny_ctx):
         saw_step = process.stdout.readline()
         assert saw_step, "the run ended early"
     process.send_signal(signal.SIGINT)
-    out, _ = process.communicate(timeout=120)
+    try:
+        out, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+        raise AssertionError(f"still running 120 s after Ctrl-C; its last lines:\n{out[-2000:]}") from None
     assert process.returncode == 0, out
-    assert "Stopping after the current step" in out and "interrupted: stopped, step " in out, out
+    assert out.count("Stopping after the current step") == 1 and "interrupted: stopped, step " in out, out
     saved = json.loads((tiny_ctx.settings.data_path / "adapters/interrupted/training.json").read_text())
     assert saved["state"] == "stopped" and 0 < saved["step"] < 10000
 

@@ -8,8 +8,11 @@ the run after its current step and keeps the adapter as of that step, as the tab
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from apps.core.errors import ShowcaseError
 from apps.core.manager import ModelManager
@@ -53,6 +56,41 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
     parser.add_argument(
+        "--epochs",
+        type=float,
+        default=defaults.epochs,
+        help="passes over the training rows; above 0 it replaces --steps (default 0: train for --steps)",
+    )
+    parser.add_argument(
+        "--gradient-accumulation",
+        type=int,
+        default=defaults.gradient_accumulation,
+        help=f"batches per optimizer step (default {defaults.gradient_accumulation})",
+    )
+    parser.add_argument(
+        "--lora-dropout", type=float, default=defaults.lora_dropout, help=f"default {defaults.lora_dropout}"
+    )
+    parser.add_argument(
+        "--target-modules",
+        default=defaults.target_modules,
+        help="the layers LoRA adapts: all-linear, or names such as q_proj,v_proj (default all-linear)",
+    )
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=defaults.validation_fraction,
+        help=f"rows held out for the validation loss, 0 to 0.5 (default {defaults.validation_fraction})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=defaults.seed, help=f"the split and training seed (default {defaults.seed})"
+    )
+    parser.add_argument(
+        "--long-rows",
+        choices=("truncate", "refuse"),
+        default=defaults.long_rows,
+        help="rows longer than --max-length: truncate them, or refuse the dataset naming them (default truncate)",
+    )
+    parser.add_argument(
         "--save-every",
         type=int,
         default=defaults.save_every,
@@ -90,24 +128,35 @@ def finetune_command(
         args.batch_size,
         dataset_id,
         save_every=args.save_every,
+        **{key: getattr(args, key) for key in task.MORE_SETTINGS},
     )
+    interrupted = threading.Event()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        # Ctrl-C asks the run to stop and never raises: a KeyboardInterrupt that lands while the main thread runs
+        # a finalizer (__del__, the garbage collector) is printed as "Exception ignored" and lost, and the run
+        # went on training (seen once in CI). Ctrl-C again changes nothing; the run ends after its step.
+        interrupted.set()
+        training.stop()
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if main_thread else None
     last = None
+    announced = False
     try:
-        try:
-            for update in updates:
-                last = update
-                print(update.summary.splitlines()[0], flush=True)
-        except KeyboardInterrupt:
-            print("Stopping after the current step (the adapter as of that step is kept)…", flush=True)
-            job = training.stop()
-            for update in task.follow(job) if job is not None else ():
-                last = update
-            if last is not None:
-                print(last.summary.splitlines()[0], flush=True)
+        for update in updates:
+            last = update
+            if interrupted.is_set() and not announced:
+                announced = True
+                training.stop()  # again: a Ctrl-C while the model was loading found no run to stop yet
+                print("Stopping after the current step (the adapter as of that step is kept)…", flush=True)
+            print(update.summary.splitlines()[0], flush=True)
     except ShowcaseError as exc:
         print(f"finetune: {exc}", flush=True)
         return 1 if last is not None else 2
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         job = training.current_job()
         if job is not None and job.thread is not None:
             # The run's thread unloads its model after reporting the end: a process exiting under it aborts.

@@ -63,8 +63,41 @@ def build_tab(ctx: TabContext) -> None:
         lora_alpha = SliderInput(1, 1024, value=32, step=1, label="LoRA alpha")
         max_length = SliderInput(16, 8192, value=256, step=16, label="Max length (tokens)")
         batch_size = SliderInput(1, 256, value=2, step=1, label="Batch size")
+    with gr.Accordion("More settings", open=False, elem_id="finetune-more"):
+        with gr.Row():
+            epochs = SliderInput(0, 1000, value=0, step=0.5, label="Epochs (0 = train for the steps above)")
+            accumulation = SliderInput(1, 256, value=1, step=1, label="Gradient accumulation (batches per step)")
+            dropout = SliderInput(0, 0.9, value=0, step=0.01, label="LoRA dropout")
+        with gr.Row():
+            targets = gr.Textbox(
+                value="all-linear",
+                label="Target modules",
+                info="all-linear, or layer names such as q_proj,v_proj",
+                elem_id="finetune-targets",
+            )
+            held_out = SliderInput(0, 0.5, value=0.2, step=0.05, label="Validation fraction")
+            seed = SliderInput(0, 100_000, value=0, step=1, label="Seed")
+            long_rows = gr.Radio(
+                ["truncate", "refuse"],
+                value="truncate",
+                label="Rows longer than the max length",
+                elem_id="finetune-long-rows",
+            )
+    more = [epochs, accumulation, dropout, targets, held_out, seed, long_rows]  # task.MORE_SETTINGS, in order
     gr.Examples([[ctx.asset("finetune-fact.jsonl"), "quillby-fact"]], inputs=[dataset, name])
-    settings = [model, dataset, name, steps, learning_rate, lora_r, lora_alpha, max_length, batch_size, dataset_id]
+    settings = [
+        model,
+        dataset,
+        name,
+        steps,
+        learning_rate,
+        lora_r,
+        lora_alpha,
+        max_length,
+        batch_size,
+        dataset_id,
+        *more,
+    ]
     command = gr.Code(
         task.cli_command("", "", "my-adapter", 60, 2e-3, 16, 32, 256, 2),
         label="The same run from the command line",
@@ -102,12 +135,28 @@ def build_tab(ctx: TabContext) -> None:
     gr.on([s.change for s in settings], finetune_command, settings, command, queue=False, api_visibility="private")
 
     @user_errors(ctx.spec.title)
-    def finetune_check(model_text: str, file: str | None, length: float, hub_id: str) -> tuple[str, list[Any]]:
-        checked = task.validate(ctx, model_text, file, int(length or 256), hub_id)
+    def finetune_check(
+        model_text: str, file: str | None, length: float, hub_id: str, fraction: float, seed_value: float, rows: str
+    ) -> tuple[str, list[Any]]:
+        checked = task.validate(
+            ctx,
+            model_text,
+            file,
+            int(length or 256),
+            hub_id,
+            validation_fraction=fraction,
+            seed=seed_value,
+            long_rows=rows,
+        )
         pieces = [piece for row in checked.preview for piece in [*row, ("\n\n", None)]]
         return checked.summary, pieces
 
-    check.click(finetune_check, [model, dataset, max_length, dataset_id], [report, shown], api_visibility="private")
+    check.click(
+        finetune_check,
+        [model, dataset, max_length, dataset_id, held_out, seed, long_rows],
+        [report, shown],
+        api_visibility="private",
+    )
 
     @user_errors(ctx.spec.title)
     def finetune(
@@ -121,9 +170,34 @@ def build_tab(ctx: TabContext) -> None:
         max_length: float,
         batch_size: float,
         dataset_id: str,
+        epochs: float = 0,
+        gradient_accumulation: float = 1,
+        lora_dropout: float = 0,
+        target_modules: str = "all-linear",
+        validation_fraction: float = 0.2,
+        seed: float = 0,
+        long_rows: str = "truncate",
     ):
+        more = dict(
+            zip(
+                task.MORE_SETTINGS,
+                [epochs, gradient_accumulation, lora_dropout, target_modules, validation_fraction, seed, long_rows],
+                strict=True,
+            )
+        )
         for update in task.finetune(
-            ctx, model, dataset, name, steps, learning_rate, lora_r, lora_alpha, max_length, batch_size, dataset_id
+            ctx,
+            model,
+            dataset,
+            name,
+            steps,
+            learning_rate,
+            lora_r,
+            lora_alpha,
+            max_length,
+            batch_size,
+            dataset_id,
+            **more,
         ):
             yield update.summary, update.loss, update.adapter
 

@@ -5,8 +5,10 @@ No gradio here: the tab, the API and the CLI (`python app.py finetune`) call the
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,6 +35,17 @@ from apps.finetune.data import (
 
 PREVIEW_ROWS = 3
 POLL_SECONDS = 0.5
+# Settings past the API's first ten parameters, in the order `/finetune` and the tab's "More settings" take them;
+# each is a CLI flag of the same name (`--gradient-accumulation` …).
+MORE_SETTINGS = (
+    "epochs",
+    "gradient_accumulation",
+    "lora_dropout",
+    "target_modules",
+    "validation_fraction",
+    "seed",
+    "long_rows",
+)
 
 
 @dataclass
@@ -76,11 +89,16 @@ def base_model(ctx: TaskContext, model: str | None) -> ModelRef:
 
 
 def validate(
-    ctx: TaskContext, model: str | None, dataset: str | None, max_length: int = 256, dataset_id: str | None = None
+    ctx: TaskContext,
+    model: str | None,
+    dataset: str | None,
+    max_length: int = 256,
+    dataset_id: str | None = None,
+    **options: Any,
 ) -> Validation:
-    """Check the dataset (a file, or a Hub dataset id) against the model's chat template; InputError with the bad
-    rows' numbers."""
-    config = training.TrainingConfig.checked(name="check", max_length=max_length)
+    """Check the dataset (a file, or a Hub dataset id) against the model's chat template, split it as training
+    would (`options`: validation_fraction, seed, long_rows); InputError with the bad rows' numbers."""
+    config = training.TrainingConfig.checked(name="check", max_length=max_length, **options)
     parsed = _read(ctx, dataset, dataset_id)
     ref = base_model(ctx, model)
     with ctx.manager.use("chat", ref) as engine:
@@ -111,7 +129,17 @@ def _read(ctx: TaskContext, dataset: str | None, dataset_id: str | None = None) 
 
 
 def _tokenized(tokenizer: Any, parsed: Dataset, config: training.TrainingConfig) -> Validation:
-    tokenized = [tokenize(tokenizer, example, config.max_length) for example in parsed.examples]
+    refuse = config.long_rows == "refuse"
+    # Refusing: each row whole, so that a long one is named as such (cut, it may have no reply left to learn).
+    limit = sys.maxsize if refuse else config.max_length
+    tokenized = [tokenize(tokenizer, example, limit) for example in parsed.examples]
+    long = [item for item in tokenized if len(item.input_ids) > config.max_length]
+    if long and refuse:
+        rows = ", ".join(str(item.row) for item in long[:20]) + (" …" if len(long) > 20 else "")
+        raise InputError(
+            f"{len(long)} row{'s' if len(long) > 1 else ''} longer than the max length of {config.max_length} "
+            f"tokens (long rows: refuse): row {rows}. Raise the max length, shorten them, or choose truncate."
+        )
     train, held_out = split(tokenized, config.validation_fraction, config.seed)
     shown = [preview(tokenizer, item) for item in tokenized[:PREVIEW_ROWS]]
     truncated = [item.row for item in tokenized if item.truncated]
@@ -276,8 +304,10 @@ def cli_command(
     max_length: Any,
     batch_size: Any,
     dataset_id: str | None = None,
+    *more: Any,
 ) -> str:
-    """The `python app.py finetune ...` command that runs the same training as these settings."""
+    """The `python app.py finetune ...` command that runs the same training as these settings (`more`: the values
+    of MORE_SETTINGS, shown only where they differ from the defaults)."""
     parts = ["python app.py finetune"]
     if model and str(model).strip():
         parts.append(f"--model {shlex.quote(str(model).strip())}")
@@ -295,6 +325,17 @@ def cli_command(
     ):
         if value is not None and str(value).strip():
             parts.append(f"--{flag} {shlex.quote(_number_text(value))}")
+    defaults = training.TrainingConfig(name="default")
+    for key, value in zip(MORE_SETTINGS, more, strict=False):
+        if value is None or not str(value).strip():
+            continue
+        default = getattr(defaults, key)
+        text = str(value).strip() if isinstance(default, str) else _number_text(value)
+        if key == "target_modules":
+            with contextlib.suppress(InputError):  # a bad list is shown as typed; the run names the problem
+                text = training.target_modules_text(text)
+        if text != (default if isinstance(default, str) else _number_text(default)):
+            parts.append(f"--{key.replace('_', '-')} {shlex.quote(text)}")
     return " ".join(parts)
 
 

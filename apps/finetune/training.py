@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import re
 import shutil
 import tempfile
 import threading
@@ -38,6 +40,10 @@ ADAM_STATES = 2  # AdamW keeps two moments per trainable parameter
 ACTIVATION_FACTOR = 16  # hidden-size floats kept per token and layer for backward (attention + MLP), measured loosely
 
 
+LONG_ROWS = ("truncate", "refuse")  # what happens to a row longer than the max length
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """What one run does; `TrainingConfig.checked(...)` validates what a visitor typed."""
@@ -54,26 +60,36 @@ class TrainingConfig:
     gradient_accumulation: int = 1
     validation_fraction: float = 0.2
     seed: int = 0
+    epochs: float = 0.0  # above 0: passes over the training rows, instead of `steps`
+    long_rows: str = "truncate"  # or "refuse": a row over max_length is an error naming it
     eval_every: int = 10
     save_every: int = 20
 
     @classmethod
     def checked(cls, **values: Any) -> TrainingConfig:
         """A config from user values; InputError names the setting out of range."""
-        limits = {
+        whole = {
             "steps": (1, 10_000),
             "lora_r": (1, 256),
             "lora_alpha": (1, 1024),
             "max_length": (16, 8192),
             "batch_size": (1, 256),
             "gradient_accumulation": (1, 256),
+            "seed": (0, 2**32 - 1),
+            "eval_every": (1, 10_000),
+            "save_every": (0, 10_000),
+        }
+        fractions = {  # (low, high, the sentence when out of range)
+            "lora_dropout": (0.0, 0.9, "LoRA dropout must be between 0 and 0.9 (0.05 is common)."),
+            "validation_fraction": (0.0, 0.5, "The validation fraction must be between 0 and 0.5 (0 = none)."),
+            "epochs": (0.0, 1000.0, "Epochs must be between 0 and 1000 (0 = train for the number of steps)."),
         }
         out: dict[str, Any] = {"name": storage.check_name(values.pop("name", None), "adapter")}
         for key, value in values.items():
-            if value is None:
-                continue
-            if key in limits:
-                low, high = limits[key]
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue  # left empty: the default
+            if key in whole:
+                low, high = whole[key]
                 try:
                     number = int(value)
                 except (TypeError, ValueError):
@@ -83,6 +99,15 @@ class TrainingConfig:
                 if not low <= number <= high:
                     raise InputError(f"{key.replace('_', ' ')} must be between {low} and {high}.")
                 out[key] = number
+            elif key in fractions:
+                low, high, sentence = fractions[key]
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    raise InputError(sentence) from None
+                if not low <= number <= high:  # NaN fails both comparisons
+                    raise InputError(sentence)
+                out[key] = number
             elif key == "learning_rate":
                 try:
                     rate = float(value)
@@ -91,9 +116,47 @@ class TrainingConfig:
                 if not 0 < rate <= 1:
                     raise InputError("The learning rate must be above 0 and at most 1 (try 0.0002 to 0.002).")
                 out[key] = rate
+            elif key == "target_modules":
+                out[key] = target_modules_text(value)
+            elif key == "long_rows":
+                choice = str(value).strip().lower()
+                if choice not in LONG_ROWS:
+                    raise InputError("Long rows must be `truncate` or `refuse`.")
+                out[key] = choice
             else:
-                out[key] = value
+                raise InputError(f"Unknown training setting `{key}`.")
         return cls(**out)
+
+    @property
+    def modules(self) -> str | list[str]:
+        """`target_modules` as peft takes it: "all-linear", or a list of module names."""
+        if self.target_modules == "all-linear":
+            return "all-linear"
+        return self.target_modules.split(",")
+
+    def total_steps(self, train_rows: int) -> int:
+        """Optimizer steps of the run: `steps`, or enough for `epochs` passes over `train_rows` rows."""
+        if self.epochs <= 0:
+            return self.steps
+        per_epoch = math.ceil(train_rows / self.batch_size / self.gradient_accumulation)
+        return max(1, math.ceil(self.epochs * per_epoch))
+
+
+def target_modules_text(value: Any) -> str:
+    """ "all-linear", or module names such as `q_proj,v_proj` (commas or spaces); InputError otherwise."""
+    if not isinstance(value, str):
+        raise InputError("Target modules must be text: `all-linear`, or names such as `q_proj,v_proj`.")
+    if len(value) > 2000:
+        raise InputError(f"Target modules are {len(value):,} characters long: list layer names such as q_proj,v_proj.")
+    names = [name for name in re.split(r"[,\s]+", value.strip()) if name]
+    if not names or names == ["all-linear"]:
+        return "all-linear"
+    bad = [name for name in names if not MODULE_NAME.fullmatch(name)]
+    if bad or "all-linear" in names:
+        raise InputError(
+            f"Target modules must be `all-linear` or layer names such as `q_proj,v_proj`; not `{(bad or names)[0]}`."
+        )
+    return ",".join(dict.fromkeys(names))
 
 
 @dataclass
@@ -219,19 +282,23 @@ def lora_config(config: TrainingConfig) -> Any:
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules,
+        target_modules=config.modules,
         task_type="CAUSAL_LM",
     )
 
 
 def lora_parameters(model: Any, config: TrainingConfig) -> int:
-    """LoRA parameters peft would add: r × (in + out) for each targeted linear layer (all but the head)."""
+    """LoRA parameters peft would add: r × (in + out) for each targeted linear layer (all-linear: all but the head)."""
     import torch
 
     head = model.get_output_embeddings()
+    names = None if config.modules == "all-linear" else set(config.modules)
     total = 0
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear) and module is not head:
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear) or module is head:
+            continue
+        # peft matches a listed name against the end of a module's dotted path
+        if names is None or any(name == key or name.endswith(f".{key}") for key in names):
             total += config.lora_r * (module.in_features + module.out_features)
     return total
 
@@ -312,7 +379,7 @@ def model_card(config: TrainingConfig, base: str, info: dict[str, Any]) -> str:
         f"# {config.name}\n\n"
         f"A LoRA adapter for `{base_name}`, trained with the Open Model Showcase Fine-tune tab "
         "(peft + transformers Trainer; loss on the assistant's turns only).\n\n"
-        f"- Steps: {info.get('step')} of {config.steps} ({info.get('state')})\n"
+        f"- Steps: {info.get('step')} of {info.get('steps', config.steps)} ({info.get('state')})\n"
         f"- Examples: {info.get('train_examples')} training, {info.get('validation_examples')} validation\n"
         f"- LoRA: r {config.lora_r}, alpha {config.lora_alpha}, dropout {config.lora_dropout}, "
         f"modules {config.target_modules}\n"
@@ -415,8 +482,20 @@ def _run(
         try:
             train, validation = prepare(trainable)
             weights = sum(p.numel() * p.element_size() for p in trainable.model.parameters())
+            job.total = config.total_steps(len(train))
             check_memory(manager, weights, memory_needed(trainable.model, config), config)
-            model = get_peft_model(trainable.model, lora_config(config))
+            try:
+                model = get_peft_model(trainable.model, lora_config(config))
+            except ValueError as exc:  # peft: "Target modules {...} not found in the base model"
+                if "arget module" not in str(exc):
+                    raise
+                linear = sorted(
+                    {n.rsplit(".", 1)[-1] for n, m in trainable.model.named_modules() if isinstance(m, torch.nn.Linear)}
+                )
+                raise InputError(
+                    f"No layer of this model is named {config.target_modules}: its linear layers are "
+                    f"{', '.join(linear)} (or use all-linear)."
+                ) from None
             ready.set()
             job.state = "stopping" if job.stop_event.is_set() else "training"
 
@@ -424,6 +503,7 @@ def _run(
                 return {
                     "state": state,
                     "step": job.step,
+                    "steps": job.total,
                     "train_examples": len(train),
                     "validation_examples": len(validation),
                     "train_loss": job.train_loss[-1][1] if job.train_loss else None,
@@ -458,7 +538,7 @@ def _run(
             cuda = torch.cuda.is_available() and str(next(model.parameters()).device).startswith("cuda")
             arguments = TrainingArguments(
                 output_dir=str(storage.folder(data_path, ADAPTERS, f".{config.name}.run")),
-                max_steps=config.steps,
+                max_steps=job.total,
                 per_device_train_batch_size=config.batch_size,
                 per_device_eval_batch_size=config.batch_size,
                 gradient_accumulation_steps=config.gradient_accumulation,
