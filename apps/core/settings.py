@@ -99,6 +99,23 @@ class Settings(BaseSettings):
     templates, pipelines. Default: `/data/showcase` on Spaces with persistent storage (`/data`), else
     `data/` in the app's folder."""
 
+    vector_uri: str = ""
+    """Where the Documents tab keeps its collections when not in `data_dir/rag`: an object-storage URI
+    (`s3://bucket/prefix`, `gs://…`, `az://…`) that several app replicas share. Credentials, region and
+    endpoint come from that store's standard environment variables (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`
+    for an S3-compatible server such as MinIO, …), as LanceDB reads them. Empty (default): on this machine."""
+
+    @field_validator("vector_uri")
+    @classmethod
+    def _check_vector_uri(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.lower().startswith(OBJECT_STORE_SCHEMES):
+            raise ValueError(
+                f"vector_uri must be an object-storage URI ({', '.join(OBJECT_STORE_SCHEMES)}…) or empty "
+                "(on this machine)"
+            )
+        return value
+
     api_key: SecretStr | None = None
     """When set, `/v1` and `/metrics` require `Authorization: Bearer <key>` (compared in constant
     time). Unset (default): they are open to whoever reaches the server (bound to 127.0.0.1 unless
@@ -183,6 +200,10 @@ class Settings(BaseSettings):
 
 APP_ROOT = Path(__file__).resolve().parent.parent.parent
 SPACES_PERSISTENT_STORAGE = Path("/data")
+
+
+# The object stores LanceDB opens (`vector_uri`): AWS S3 and S3-compatible servers, Google Cloud Storage, Azure.
+OBJECT_STORE_SCHEMES = ("s3://", "s3+ddb://", "gs://", "az://", "abfss://")
 
 
 def default_data_dir() -> Path:

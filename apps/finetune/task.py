@@ -158,6 +158,13 @@ def finetune(
     max_length: int = 256,
     batch_size: int = 2,
     dataset_id: str | None = None,
+    epochs: float = 0.0,
+    gradient_accumulation: int = 1,
+    lora_dropout: float = 0.0,
+    target_modules: str = "all-linear",
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+    long_rows: str = "truncate",
     **options: Any,
 ) -> Iterator[FinetuneProgress]:
     """Train a LoRA adapter NAME on the dataset (a file, or the Hub dataset `dataset_id`), yielding progress until
@@ -171,7 +178,14 @@ def finetune(
         lora_alpha=lora_alpha,
         max_length=max_length,
         batch_size=batch_size,
-        **options,
+        epochs=epochs,
+        gradient_accumulation=gradient_accumulation,
+        lora_dropout=lora_dropout,
+        target_modules=target_modules,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        long_rows=long_rows,
+        **options,  # save_every, eval_every (the CLI and tests)
     )
     parsed = _read(ctx, dataset, dataset_id)
     ref = base_model(ctx, model)

@@ -8,7 +8,8 @@
   `kill -9` mid-ingest leaves the previous version: ingest is atomic per document), readers see a
   consistent version while a writer commits, and it installs from PyPI here without touching the pinned
   torch/numpy/pydantic/pandas. Its flat (exact) vector scan is what small collections want; an ANN index
-  can be added to the same table for large ones.
+  can be added to the same table for large ones. With `settings.vector_uri` the same tables live in object
+  storage (S3, GCS, Azure, S3-compatible servers), shared by several replicas: LanceDB's way to scale.
 - `retrieve`: BM25 (bm25s) + dense search fused with reciprocal-rank fusion, then an optional
   cross-encoder reranker.
 - `task`: the task functions (rag_add, rag_ask, rag_documents, rag_remove) and the reranker's loader.

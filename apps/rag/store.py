@@ -1,4 +1,9 @@
-"""Collections on disk: one LanceDB database per collection under `data_path / "rag" / <collection>`.
+"""Collections: one LanceDB database per collection under `data_path / "rag" / <collection>`, or under an
+object-storage URI (`SHOWCASE_VECTOR_URI`, e.g. `s3://bucket/prefix/<collection>`) that several app replicas share.
+
+The same code serves both: LanceDB opens a folder or an `s3://`, `gs://` or `az://` URI alike, reading the
+credentials, region and endpoint (`AWS_ENDPOINT_URL` for an S3-compatible server such as MinIO) from the
+standard environment variables of that store.
 
 A collection's chunks live in one table (`chunks`) with their document, content hash, location (page or
 section), character span, text, embedding and the embedding model's name. A document is added with one
@@ -9,18 +14,22 @@ it); readers never wait: each query reads one committed version.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from apps.core import storage
-from apps.core.errors import InputError
+from apps.core.errors import InputError, ShowcaseError
+from apps.core.settings import OBJECT_STORE_SCHEMES
 
 TABLE = "chunks"
+T = TypeVar("T")
 DEFAULT_COLLECTION = "default"
 
 _LOCKS: dict[str, threading.Lock] = {}
@@ -32,9 +41,33 @@ def collection_name(name: Any) -> str:
     return storage.check_name(name, "collection", default=DEFAULT_COLLECTION)
 
 
-def _lock(path: Path) -> threading.Lock:
+def _lock(uri: str) -> threading.Lock:
+    key = uri if is_remote(uri) else str(Path(uri).resolve())
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault(str(path.resolve()), threading.Lock())
+        return _LOCKS.setdefault(key, threading.Lock())
+
+
+class StoreError(ShowcaseError):
+    """The vector store cannot be reached or read (object storage down, wrong credentials)."""
+
+
+STORE_FAILURES = (OSError, ValueError, RuntimeError)  # what LanceDB raises when its storage fails
+
+
+def _store_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """A failure of the storage under LanceDB (an object store down, refused credentials) as a StoreError that
+    says where, instead of pages of object-store context."""
+
+    @functools.wraps(method)
+    def wrapper(self: CollectionStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except ShowcaseError:
+            raise
+        except STORE_FAILURES as exc:
+            raise StoreError(f"The collection at {self.uri} cannot be used: {_reason(exc)}") from None
+
+    return wrapper
 
 
 @dataclass
@@ -47,30 +80,52 @@ class StoredChunk:
     text: str
 
 
-class CollectionStore:
-    """One collection's chunks in LanceDB: add a document atomically, search, list, remove."""
+def is_remote(uri: str) -> bool:
+    return uri.lower().startswith(OBJECT_STORE_SCHEMES)
 
-    def __init__(self, root: Path, name: Any) -> None:
+
+def store_root(data_path: Path, vector_uri: str = "") -> Path | str:
+    """What a CollectionStore is opened on: `vector_uri` (object storage) when set, else the data folder."""
+    return vector_uri.rstrip("/") if vector_uri else data_path
+
+
+class CollectionStore:
+    """One collection's chunks in LanceDB: add a document atomically, search, list, remove.
+
+    `root` is the data folder (the collection lives in `root/rag/NAME`) or an object-storage URI (`root/NAME`).
+    """
+
+    def __init__(self, root: Path | str, name: Any) -> None:
         self.name = collection_name(name)
-        self.path = root / "rag" / self.name
-        self.lock = _lock(self.path)
+        if isinstance(root, str) and is_remote(root):
+            self.path: Path | None = None
+            self.uri = f"{root.rstrip('/')}/{self.name}"
+        else:
+            self.path = Path(root) / "rag" / self.name
+            self.uri = str(self.path)
+        self.lock = _lock(self.uri)
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _table(self) -> Any | None:
-        if not self.path.is_dir():
-            return None
+    def _connect(self) -> Any:
         import lancedb
 
-        db = lancedb.connect(str(self.path))
+        return lancedb.connect(self.uri)
+
+    def _table(self) -> Any | None:
+        if self.path is not None and not self.path.is_dir():
+            return None  # nothing written yet (and no empty folder made by a read)
+        db = self._connect()
         if TABLE not in db.list_tables().tables:
             return None
         return db.open_table(TABLE)
 
+    @_store_errors
     def version(self) -> int:
         table = self._table()
         return -1 if table is None else int(table.version)
 
+    @_store_errors
     def rows(self, columns: list[str] | None = None) -> list[dict[str, Any]]:
         """Every stored chunk (only `columns` when given), in insertion order."""
         table = self._table()
@@ -79,6 +134,7 @@ class CollectionStore:
         arrow = table.to_arrow() if columns is None else table.to_arrow().select(columns)
         return arrow.to_pylist()
 
+    @_store_errors
     def snapshot(self) -> tuple[int, list[StoredChunk], np.ndarray, str]:
         """(version, chunks, unit vectors (n, d), model) of one committed version, for retrieval."""
         table = self._table()
@@ -124,6 +180,7 @@ class CollectionStore:
         """Content hash → document name."""
         return {row["hash"]: row["document"] for row in self.rows(["hash", "document"])}
 
+    @_store_errors
     def search_dense(self, query: np.ndarray, limit: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the nearest chunks, from LanceDB's vector search."""
         table = self._table()
@@ -132,7 +189,7 @@ class CollectionStore:
         hits = (
             table.search(np.asarray(query, dtype=np.float32), vector_column_name="vector")
             .metric("cosine")
-            .select(["id"])
+            .select(["id", "_distance"])  # named, or Lance warns on every query that it adds it by itself
             .limit(limit)
             .to_list()
         )
@@ -140,10 +197,9 @@ class CollectionStore:
 
     # -- writing ---------------------------------------------------------------------------------
 
+    @_store_errors
     def add(self, document: str, digest: str, model: str, chunks: list[Any], vectors: np.ndarray) -> None:
         """Store one document's chunks in one commit (all of them or, after a crash, none)."""
-        import lancedb
-
         added = time.strftime("%Y-%m-%d %H:%M:%S")
         rows = [
             {
@@ -160,14 +216,16 @@ class CollectionStore:
             }
             for n, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
         ]
-        self.path.mkdir(parents=True, exist_ok=True)
-        db = lancedb.connect(str(self.path))
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+        db = self._connect()
         table = self._table()
         if table is None:
             db.create_table(TABLE, data=rows)
         else:
             table.add(rows)
 
+    @_store_errors
     def remove(self, document: str) -> int:
         """Delete a document's chunks (one commit); how many were removed."""
         table = self._table()
@@ -177,9 +235,9 @@ class CollectionStore:
         table.delete(f"document = '{_quote(document)}'")
         return before - table.count_rows()
 
+    @_store_errors
     def replace_vectors(self, model: str, vectors: np.ndarray) -> None:
         """Re-indexing: the same chunks with new vectors, written as one new version (atomic)."""
-        import lancedb
         import pyarrow as pa
 
         table = self._table()
@@ -191,7 +249,7 @@ class CollectionStore:
         arrow = arrow.set_column(
             arrow.schema.get_field_index("model"), "model", pa.array([model] * arrow.num_rows, type=pa.string())
         )
-        lancedb.connect(str(self.path)).create_table(TABLE, data=arrow, mode="overwrite")
+        self._connect().create_table(TABLE, data=arrow, mode="overwrite")
 
 
 def _quote(text: str) -> str:
@@ -200,7 +258,21 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-def collections(root: Path) -> list[str]:
-    """The names of the stored collections."""
-    folder = root / "rag"
-    return sorted(path.name for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else []
+# Object-store replies in LanceDB's error text (one long Rust debug string), and what they mean to a person.
+STORE_REASONS = (
+    (("NoSuchBucket",), "the bucket does not exist"),
+    (("Connection refused", "tcp connect error", "dns error", "timed out"), "the storage server cannot be reached"),
+    (
+        ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "status: 403", "status: 401"),
+        "access was refused (check the credentials in the environment)",
+    ),
+)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    for markers, reason in STORE_REASONS:
+        if any(marker in text for marker in markers):
+            return reason
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:300]

@@ -20,7 +20,7 @@ from apps.core.manager import LoadRequest, ProgressFn
 from apps.core.spec import CodeRecipe, TaskContext
 from apps.rag import parse, retrieve
 from apps.rag.chunking import chunk_document
-from apps.rag.store import CollectionStore
+from apps.rag.store import CollectionStore, store_root
 from apps.shared.code import literal
 
 EMBED_BATCH = 64
@@ -103,7 +103,7 @@ class AddResult:
 
 
 def _store(ctx: TaskContext, collection: Any) -> CollectionStore:
-    return CollectionStore(ctx.settings.data_path, collection)
+    return CollectionStore(store_root(ctx.settings.data_path, ctx.settings.vector_uri), collection)
 
 
 def _embedder(ctx: TaskContext) -> TaskContext:
