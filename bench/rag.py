@@ -140,7 +140,7 @@ def measure_ingest(rounds: int, paragraphs: int, quick: bool, data: Path) -> Ing
         a, b = timed(first), timed(second)
         app_times.append(a if first is app else b)
         bare_times.append(b if first is app else a)
-    name = folder.name if folder else "tiny kit"
+    name = "all-MiniLM-L6-v2" if folder else "tiny kit"  # the package's folder is just `model`
     return IngestRow(name, len(chunks), statistics.median(app_times), statistics.median(bare_times))
 
 
