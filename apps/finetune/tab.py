@@ -178,13 +178,6 @@ def build_tab(ctx: TabContext) -> None:
         seed: float = 0,
         long_rows: str = "truncate",
     ):
-        more = dict(
-            zip(
-                task.MORE_SETTINGS,
-                [epochs, gradient_accumulation, lora_dropout, target_modules, validation_fraction, seed, long_rows],
-                strict=True,
-            )
-        )
         for update in task.finetune(
             ctx,
             model,
@@ -197,7 +190,13 @@ def build_tab(ctx: TabContext) -> None:
             max_length,
             batch_size,
             dataset_id,
-            **more,
+            epochs,
+            gradient_accumulation,
+            lora_dropout,
+            target_modules,
+            validation_fraction,
+            seed,
+            long_rows,
         ):
             yield update.summary, update.loss, update.adapter
 
