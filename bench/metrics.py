@@ -1,13 +1,13 @@
-"""`python -m bench.metrics [--quick] [--repeats N] [--requests N] [--out FILE]`: what counting costs.
+"""`python -m bench.metrics [--quick] [--requests N] [--out FILE]`: what counting costs.
 
 Two copies of the app in this process, built the same way on the tiny kit, one with `SHOWCASE_METRICS=true`
-(every endpoint counted, the bench's echo too) and one with it off, each hit in turn by one client sending
-`--requests` requests back to back, rounds interleaved (the order flips each round). Per endpoint — the
-empty echo (`/bench_echo`: one API round trip with nothing inside, so the counting is the largest share it
-can be) and `/similarity` on its reference request — the throughput with metrics on ÷ off, from the
-median round (target ≥ 0.97: within 3 %). On a busy machine that comparison is mostly noise, so it also
-times the counting seam itself in-process (a wrapped echo function against the bare one) and gives the
-ratio that cost alone implies for the echo's round trip. Prints a table and writes the numbers as JSON.
+(every endpoint counted, the bench's echo too) and one with it off, hit by one client each, one request at a
+time and alternating between the two (the order flips every pair), so drift on a shared machine hits both
+alike. Per endpoint — the empty echo (`/bench_echo`: one API round trip with nothing inside, so the counting
+is the largest share it can be) and `/similarity` on its reference request — the throughput with metrics on ÷
+off, from the median request of each side (target ≥ 0.97: within 3 %). It also times the counting seam itself
+in-process (a wrapped echo function against the bare one) and gives the ratio that cost alone implies for the
+echo's round trip. Prints a table and writes the numbers as JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bench.stats import interleaved
 
 TARGET = 0.97  # throughput with metrics on ÷ off
 ENDPOINTS = (ECHO_API, "/similarity")
+WARMUP = 5  # requests to each side first, unrecorded (connections, first-call costs)
 
 
 @contextmanager
@@ -62,7 +63,7 @@ def counted(api_name: str) -> int:
     return sum(1 for sample in tuple(METRICS.samples) if sample[1] == api_name)
 
 
-def measure(repeats: int, requests: int) -> list[dict[str, Any]]:
+def measure(requests: int) -> list[dict[str, Any]]:
     from bench.kits import tiny_kit
 
     kit = tiny_kit()  # the whole kit (reused): a partial one would rewrite the shared models.toml
@@ -71,30 +72,28 @@ def measure(repeats: int, requests: int) -> list[dict[str, Any]]:
         clients = {state: stack.enter_context(served(kit.models_file, state == "on")) for state in ("on", "off")}
         for api_name in ENDPOINTS:
             inputs = request_inputs(api_name)
-
-            def burst(_round: int, client: Any, api_name: str = api_name, inputs: list[Any] = inputs) -> None:
-                for _ in range(requests):
-                    client.predict(*inputs, api_name=api_name)
-
             before = counted(api_name)
+            # One request per call: pairs alternate their order, so a slow second on the machine lands on both.
             stats = interleaved(
-                {state: (lambda number, c=client: burst(number, c)) for state, client in clients.items()},
-                repeats,
-                warmup=1,
+                {
+                    state: (lambda _n, c=client, i=inputs, a=api_name: c.predict(*i, api_name=a))
+                    for state, client in clients.items()
+                },
+                requests,
+                warmup=WARMUP,
             )
             on, off = stats["on"], stats["off"]
             rows.append(
                 {
                     "endpoint": api_name,
-                    "requests_per_round": requests,
-                    "rounds": repeats,
-                    "on_requests_per_second": requests / on.median,
-                    "off_requests_per_second": requests / off.median,
+                    "requests": requests,
+                    "on_requests_per_second": 1 / on.median,
+                    "off_requests_per_second": 1 / off.median,
                     "ratio": off.median / on.median,  # throughput on ÷ off
                     "target": TARGET,
-                    # Requests the metrics counted: the "on" app's, warm-up round included, none of the other's.
+                    # Requests the metrics counted: the "on" app's, warm-up included, none of the other's.
                     "counted": counted(api_name) - before,
-                    "sent_to_on": requests * (repeats + 1),
+                    "sent_to_on": requests + WARMUP,
                     "on_seconds": on.samples,
                     "off_seconds": off.samples,
                 }
@@ -144,15 +143,13 @@ def report(rows: list[dict[str, Any]], seam: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.metrics", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smoke mode: one round of a few requests")
-    parser.add_argument("--repeats", type=int, help="interleaved rounds (default 9, --quick 1)")
-    parser.add_argument("--requests", type=int, help="requests per round (default 40, --quick 3)")
+    parser.add_argument("--quick", action="store_true", help="smoke mode: a few requests")
+    parser.add_argument("--requests", type=int, help="requests to each side per endpoint (default 400, --quick 3)")
     parser.add_argument("--out", type=Path, default=ROOT / "test-output" / "bench-metrics.json")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (1 if args.quick else 9)
-    requests = args.requests or (3 if args.quick else 40)
-    rows = measure(repeats, requests)
-    seam = seam_cost(repeats, 200 if args.quick else 20_000)
+    requests = args.requests or (3 if args.quick else 400)
+    rows = measure(requests)
+    seam = seam_cost(1 if args.quick else 9, 200 if args.quick else 20_000)
     echo = next(row for row in rows if row["endpoint"] == ECHO_API)
     seam["ratio"] = 1 - seam["seconds_per_request"] * echo["off_requests_per_second"]  # implied on ÷ off
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -587,10 +587,8 @@ def routes(specs: Mapping[str, TaskSpec]) -> Callable[[FastAPI, Any, Settings], 
 
         app.add_exception_handler(APIError, openai_error)
         app.add_exception_handler(RequestValidationError, invalid_request)
-        if settings.metrics:
-            app.middleware("http")(count_v1_requests)
-        if tracing.requested():
-            app.middleware("http")(trace_v1_requests)
+        if settings.metrics or tracing.requested():
+            app.add_middleware(V1Observer, count=settings.metrics, trace=tracing.requested())
 
     return add_openai_routes
 
@@ -618,35 +616,60 @@ def outcome_of_status(status: int) -> str:
     return "user_error" if status < 500 else "model_error"
 
 
-async def count_v1_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
-    """Count and time every /v1 request like a Gradio endpoint (`showcase_requests_total{endpoint="/v1/…"}`).
+class V1Observer:
+    """ASGI middleware: count and time every /v1 request like a Gradio endpoint
+    (`showcase_requests_total{endpoint="/v1/…"}`, when `count`) and give it a span (`POST /v1/chat/completions`,
+    when `trace`), current while it runs so that a chat's own spans are its children.
 
-    The time is until the answer starts: a streamed chat's own speed is in the chat metrics."""
-    path = request.url.path.rstrip("/")
-    if not path.startswith("/v1/"):
-        return await call_next(request)
-    with metrics.track(path if path in V1_ROUTES else "/v1/other") as call:
-        response = await call_next(request)
-        call.outcome = outcome_of_status(response.status_code)
-    return response
+    Both end when the answer starts: a streamed chat's own speed is in the chat metrics. Plain ASGI rather than
+    Starlette's `BaseHTTPMiddleware`, which would put every request of the app (Gradio's queue and its event
+    stream included) through its own task and body streams: any other path goes straight to the app.
+    """
 
+    def __init__(self, app: Any, count: bool = True, trace: bool = False) -> None:
+        self.app = app
+        self.count = count
+        self.trace = trace
 
-async def trace_v1_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
-    """A span per /v1 request (`POST /v1/chat/completions`), current while it runs, so a chat's own spans
-    are its children; it ends when the answer starts, as the request's count does."""
-    path = request.url.path.rstrip("/")
-    if not path.startswith("/v1/"):
-        return await call_next(request)
-    route = path if path in V1_ROUTES else "/v1/other"
-    span = tracing.start(f"{request.method} {route}", {"http.request.method": request.method, "http.route": route})
-    failure: BaseException | None = None
-    try:
-        with tracing.current(span):
-            response = await call_next(request)
-        tracing.set_attributes(span, {"http.response.status_code": response.status_code})
-        return response
-    except BaseException as exc:
-        failure = exc
-        raise
-    finally:
-        tracing.end(span, failure)
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "").rstrip("/") if scope["type"] == "http" else ""
+        if not path.startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        route = path if path in V1_ROUTES else "/v1/other"
+        method = scope.get("method", "GET")
+        tracked = metrics.track(route) if self.count else None
+        call = tracked.__enter__() if tracked is not None else None
+        span = (
+            tracing.start(f"{method} {route}", {"http.request.method": method, "http.route": route})
+            if self.trace
+            else None
+        )
+        started = False
+
+        async def answer_starts(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start" and not started:
+                started = True
+                status = int(message["status"])
+                if call is not None:
+                    call.outcome = outcome_of_status(status)
+                    tracked.__exit__(None, None, None)
+                tracing.set_attributes(span, {"http.response.status_code": status})
+                tracing.end(span, None)
+            await send(message)
+
+        try:
+            with tracing.current(span):
+                await self.app(scope, receive, answer_starts)
+        except BaseException as exc:
+            if not started:  # no answer began: the failure is the request's outcome
+                if tracked is not None:
+                    tracked.__exit__(type(exc), exc, exc.__traceback__)
+                tracing.end(span, exc)
+            raise
+        else:
+            if not started:  # an app that answered nothing (a client that went away first)
+                if tracked is not None:
+                    tracked.__exit__(None, None, None)
+                tracing.end(span, None)
