@@ -2,9 +2,11 @@
 
 `python -m bench.pipelines [--rounds N] [--only NAME]` runs each shipped example pipeline on the tiny models,
 in-process, rounds interleaved side by side (pipeline, then the same calls written out, then again…), and
-prints per pipeline the median of both, their ratio and the median difference (the pipeline's fixed cost:
-parsing, checking, adapters, the steps table). Timings are noisy: compare the two columns of one run only.
-The tiny VITS voice is random (its durations are sampled): the speech steps' work differs between rounds.
+prints per pipeline the median of both, their ratio and the median of the rounds' differences (the pipeline's
+fixed cost: parsing, checking, adapters, the steps table). A pipeline meets the target when that paired
+difference is at most 5 % of the by-hand time + 5 ms. Timings are noisy: compare the two columns of one run only.
+The tiny VITS voice samples its durations and a chat reply may sample its words, so both sides of a round
+start from the same torch seed: they do the same work, and a round's difference is the pipeline's own cost.
 """
 
 from __future__ import annotations
@@ -71,10 +73,17 @@ class Row:
 
     @property
     def met(self) -> bool:
-        return self.pipeline_s <= TARGET_RATIO * self.by_hand_s + FIXED_COST_MS / 1000
+        # Judged on the rounds' paired differences (each pipeline run against the by-hand run beside it): on
+        # 2 shared cores the two medians drift apart by more than the allowance; a pair shares its moment.
+        return self.fixed_ms <= (TARGET_RATIO - 1) * self.by_hand_s * 1000 + FIXED_COST_MS
 
 
-def timed(fn: Callable[[], Any]) -> float:
+def timed(fn: Callable[[], Any], seed: int | None = None) -> float:
+    """Seconds `fn()` takes, after seeding torch with `seed` (when given: sampled speech and text repeat)."""
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(seed)
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -121,7 +130,7 @@ def measure(rounds: int = 5, only: list[str] | None = None) -> list[Row]:
         for number in range(rounds):
             # alternate which goes first, so neither always runs on a warmer cache
             first, second = (piped, hand) if number % 2 == 0 else (hand, piped)
-            a, b = timed(first), timed(second)
+            a, b = timed(first, seed=number), timed(second, seed=number)
             pipeline_times.append(a if first is piped else b)
             hand_times.append(b if first is piped else a)
         differences = [p - h for p, h in zip(pipeline_times, hand_times, strict=True)]

@@ -171,3 +171,16 @@ def test_v1_requests_are_counted(tiny_app) -> None:
     assert grew("/v1/embeddings", "ok") == 1
     assert grew("/v1/embeddings", "user_error") == 1
     assert grew("/v1/other", "user_error") == 1
+
+
+def test_counting_v1_leaves_every_other_request_alone(tiny_app) -> None:
+    """The /v1 counting is plain ASGI: Starlette's BaseHTTPMiddleware would run every request of the app
+    (Gradio's queue and its event stream too) through a task and body streams of its own (~1.4 ms a call)."""
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    from apps.serving.openai_api import V1Observer
+
+    outer = tiny_app[1].server.config.app  # the port's FastAPI app: /v1, /metrics, then Gradio at /
+    stack = [middleware.cls for middleware in outer.user_middleware]
+    assert V1Observer in stack
+    assert not [cls for cls in stack if isinstance(cls, type) and issubclass(cls, BaseHTTPMiddleware)], stack
