@@ -276,6 +276,14 @@ def _stream(
 # -- loading --------------------------------------------------------------------------------------
 
 
+# Flash attention on, as llama.cpp's own default (`-fa auto`) has it where the backend supports it
+# (llama-cpp-python's default is off). Off, llama.cpp 0.3.36 built on one of our machines (AMD EPYC, AVX2, no
+# AVX-512) computed a prompt evaluated in batches of 8 tokens or more wrongly: the real SmolLM2 answered "What is
+# the capital of France?" with "La femme de France, le Grand Croix…"; token by token, or with flash attention,
+# "The capital of France is Paris." Other machines were right either way.
+FLASH_ATTENTION = True
+
+
 def load_llama_chat(request: LoadRequest) -> LlamaChat:
     """The GGUF file of `request.ref` on llama.cpp, with a context of at most `gguf_context` tokens."""
     with libraries.imports("llama.load"):
@@ -290,6 +298,7 @@ def load_llama_chat(request: LoadRequest) -> LlamaChat:
         model_path=str(path),
         n_ctx=n_ctx,
         n_gpu_layers=-1 if on_gpu else 0,
+        flash_attn=FLASH_ATTENTION,
         verbose=False,
     )
     template = llama.metadata.get("tokenizer.chat_template") or None
